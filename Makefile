@@ -1,0 +1,72 @@
+# The two commands of the README:
+#   make run    creates .venv if needed, installs, materializes the whole asset graph (embedded default)
+#   make test   creates .venv if needed, installs, runs the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export OPENBLAS_NUM_THREADS ?= 1
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+# The reference data set, when this checkout sits in the workspace that has it. Used by `make run`
+# only when ECOMMERCE_SOURCE is unset and data/ holds no source file (see README, "Data sources").
+SHARED_SOURCE := $(wildcard $(CURDIR)/../shared/data/online_retail.parquet)
+DATA_SOURCES := $(wildcard data/*.parquet data/*.csv data/*.xlsx)
+
+.PHONY: install run test test-fast bench dev lock clean-data system-deps infra-test help
+
+help:
+	@echo "make run | make test | make dev | make bench | make infra-test | make clean-data"
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	# the CPU build of torch first, or pip pulls a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: install $(DAGSTER_HOME)/dagster.yaml
+	@if [ -z "$$ECOMMERCE_SOURCE" ] && [ -z "$(DATA_SOURCES)" ] && [ -n "$(SHARED_SOURCE)" ]; then \
+	  echo "using the reference data set $(SHARED_SOURCE)"; export ECOMMERCE_SOURCE="$(SHARED_SOURCE)"; fi; \
+	$(BIN)/dagster asset materialize --select '*'
+
+# Chromium for the browser tests (headless). Needs root and apt; skipped quietly when present.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "WARNING: could not install chromium; browser tests will fail"; \
+	  else echo "WARNING: /usr/bin/chromium missing (install Debian's chromium package)"; fi; \
+	fi
+
+test: install system-deps
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not graph and not browser"
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+infra-test:
+	$(MAKE) -C infra test
+
+lock: install
+	@( echo "# Exact versions of every package the project resolves to (pip freeze), used as constraints by the Makefile."; \
+	   echo "# Regenerate with \`make lock\`."; \
+	   $(BIN)/pip freeze | grep -v -i -E '^(ecommerce-platform|-e |torch==)' ) > requirements.lock
+
+clean-data:
+	rm -rf data/lake data/warehouse.duckdb data/.duckdb_tmp $(DAGSTER_HOME)/storage

@@ -1,0 +1,65 @@
+"""The `ecommerce` command: the non-Dagster entry points (produce, land, ask, recommend, ...).
+
+Sub-commands live in their layer's ``cli.py`` and are imported only when invoked, so
+``ecommerce ask`` does not pay for the imports of ``ecommerce recommend``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> "module:attribute" (a click.Command)
+COMMANDS: dict[str, str] = {}
+
+
+def register(name: str, target: str) -> None:
+    COMMANDS[name] = target
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str):  # noqa: ANN201
+        if name in COMMANDS:
+            module, attr = COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Ecommerce data platform: command-line entry points.
+
+    The asset graph itself runs with `dagster dev` or `dagster asset materialize`.
+    """
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print the active deployment settings (never secrets)."""
+    from ecommerce_platform.config import load_settings
+
+    s = load_settings()
+    for key in ("deployment", "data_dir", "source", "warehouse_engine", "s3_bucket", "s3_prefix",
+                "glue_database", "athena_workgroup", "stream_name", "region", "endpoint_url"):
+        click.echo(f"{key}: {getattr(s, key)}")
+    click.echo(f"lake_root: {s.lake_root}")
+
+
+# Layer commands (module:attribute), imported on use.
+for _name, _target in {
+    "produce": "ecommerce_platform.ingestion.cli:produce",
+    "land": "ecommerce_platform.ingestion.cli:land",
+    "ask": "ecommerce_platform.rag.cli:ask",
+    "predict-high-value": "ecommerce_platform.ml.cli:predict_high_value",
+    "recommend": "ecommerce_platform.ml.cli:recommend",
+    "similar": "ecommerce_platform.ml.cli:similar",
+}.items():
+    register(_name, _target)
+
+
+if __name__ == "__main__":
+    main()

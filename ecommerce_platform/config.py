@@ -1,0 +1,110 @@
+"""Platform settings, read from the environment once per call (never cached, so tests can override).
+
+Every name an operator may set lives here, with its default. The AWS names are the contract with the
+CDK app in ``infra/`` (its stack outputs print exactly these variables).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEPLOYMENTS = ("local", "aws")
+
+# Zones of the lake, relative to the lake root (a folder locally, s3://bucket/prefix in aws).
+ZONE_RAW = "raw"
+ZONE_CLEAN = "clean"
+ZONE_QUARANTINE = "quarantine"
+ZONE_ANALYTICS = "analytics"
+ZONE_FEATURES = "features"
+ZONE_MODELS = "models"
+ZONE_RAG = "rag"
+ZONE_REPORTS = "reports"
+
+# Prefixes inside the raw zone.
+RAW_BATCH_PREFIX = "raw/batch"  # raw/batch/ingest_date=YYYY-MM-DD/<sha12>/<file>
+RAW_STREAM_PREFIX = "raw/stream"  # raw/stream/year=YYYY/month=MM/day=DD/<object>
+RAW_STREAM_ERROR_PREFIX = "raw/stream_errors"  # Firehose-style error output
+
+# Defaults of the aws deployment (the CDK app uses the same ones).
+DEFAULT_S3_PREFIX = "lake"
+DEFAULT_GLUE_DATABASE = "ecommerce"
+DEFAULT_ATHENA_WORKGROUP = "ecommerce"
+DEFAULT_STREAM_NAME = "ecommerce-transactions"
+DEFAULT_FIREHOSE_NAME = "ecommerce-transactions-to-s3"
+DEFAULT_REGION = "eu-west-1"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    deployment: str = "local"
+    data_dir: Path = field(default_factory=lambda: Path("data"))
+    source: str | None = None
+    warehouse_engine: str = "duckdb"  # duckdb | athena
+    # aws
+    s3_bucket: str | None = None
+    s3_prefix: str = DEFAULT_S3_PREFIX
+    glue_database: str = DEFAULT_GLUE_DATABASE
+    athena_workgroup: str = DEFAULT_ATHENA_WORKGROUP
+    athena_output: str | None = None
+    stream_name: str = DEFAULT_STREAM_NAME
+    region: str = DEFAULT_REGION
+    endpoint_url: str | None = None
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def lake_root(self) -> str:
+        """Root URI of the lake: a folder path locally, ``s3://bucket/prefix`` in aws."""
+        if self.deployment == "aws":
+            return f"s3://{self.s3_bucket}/{self.s3_prefix}".rstrip("/")
+        return str(self.lake_dir.resolve())
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable."""
+
+
+def load_settings() -> Settings:
+    deployment = (_env("ECOMMERCE_DEPLOYMENT", "local") or "local").strip().lower()
+    if deployment not in DEPLOYMENTS:
+        raise ConfigError(
+            f"ECOMMERCE_DEPLOYMENT={deployment!r} is not one of {', '.join(DEPLOYMENTS)}"
+        )
+    default_engine = "athena" if deployment == "aws" else "duckdb"
+    engine = (_env("ECOMMERCE_WAREHOUSE", default_engine) or default_engine).strip().lower()
+    if engine not in ("duckdb", "athena"):
+        raise ConfigError(f"ECOMMERCE_WAREHOUSE={engine!r} is not one of duckdb, athena")
+    bucket = _env("ECOMMERCE_S3_BUCKET")
+    if deployment == "aws" and not bucket:
+        raise ConfigError("ECOMMERCE_DEPLOYMENT=aws needs ECOMMERCE_S3_BUCKET (the lake bucket)")
+    if engine == "athena" and deployment != "aws":
+        raise ConfigError("ECOMMERCE_WAREHOUSE=athena needs ECOMMERCE_DEPLOYMENT=aws")
+    prefix = (_env("ECOMMERCE_S3_PREFIX", DEFAULT_S3_PREFIX) or "").strip("/")
+    return Settings(
+        deployment=deployment,
+        data_dir=Path(_env("ECOMMERCE_DATA_DIR", "data")).expanduser(),
+        source=_env("ECOMMERCE_SOURCE"),
+        warehouse_engine=engine,
+        s3_bucket=bucket,
+        s3_prefix=prefix,
+        glue_database=_env("ECOMMERCE_GLUE_DATABASE", DEFAULT_GLUE_DATABASE),
+        athena_workgroup=_env("ECOMMERCE_ATHENA_WORKGROUP", DEFAULT_ATHENA_WORKGROUP),
+        athena_output=_env("ECOMMERCE_ATHENA_OUTPUT")
+        or (f"s3://{bucket}/athena-results/" if bucket else None),
+        stream_name=_env("ECOMMERCE_STREAM_NAME", DEFAULT_STREAM_NAME),
+        region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        endpoint_url=_env("AWS_ENDPOINT_URL"),
+    )

@@ -1,0 +1,68 @@
+"""The canonical schemas of the lake's tables: one definition used by the SQL, the checks, the Glue
+catalog (both the platform's and the CDK app's) and the column schemas shown in Dagster.
+
+Types are given in a neutral vocabulary; ``GLUE_TYPES`` and ``DUCKDB_TYPES`` map them.
+"""
+
+from __future__ import annotations
+
+# The source columns every accepted input format is normalised to (all read as text first).
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "invoice_no",
+    "stock_code",
+    "description",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "customer_id",
+    "country",
+)
+
+# name, type, description
+CLEAN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("invoice_no", "string", "Invoice number; a leading 'C' marks a cancellation"),
+    ("stock_code", "string", "Product (item) code, upper-cased and trimmed"),
+    ("description", "string", "Product name as written on the line (may be null)"),
+    ("quantity", "bigint", "Units on the line; negative on cancellations and returns"),
+    ("invoice_ts", "timestamp", "Invoice date and time"),
+    ("invoice_date", "date", "Invoice calendar date"),
+    ("unit_price", "double", "Unit price in GBP"),
+    ("customer_id", "string", "Customer id; null for guest checkouts"),
+    ("country", "string", "Customer country"),
+    ("line_total", "double", "quantity x unit_price, GBP, rounded to pence"),
+    ("is_cancellation", "boolean", "Invoice number starts with 'C'"),
+    ("is_product", "boolean", "A real product, not postage, fees, discounts, adjustments or vouchers"),
+    ("is_guest", "boolean", "No customer id (guest checkout)"),
+    ("is_sale", "boolean", "THE definition of a sale: not cancelled, quantity > 0, unit price > 0, a real product"),
+    ("is_return", "boolean", "A cancelled/returned product line (cancellation with quantity < 0)"),
+    ("source", "string", "Route the line arrived by: batch or stream"),
+    ("line_id", "string", "Stable identity of the source line (dedups a line seen by both routes)"),
+)
+CLEAN_PARTITIONS: tuple[tuple[str, str, str], ...] = (
+    ("year", "int", "Invoice year (partition)"),
+    ("month", "int", "Invoice month 1-12 (partition)"),
+)
+
+QUARANTINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *((c, "string", f"Source value of {c}, as text") for c in SOURCE_COLUMNS),
+    ("reason", "string", "Why the row was rejected"),
+    ("source_file", "string", "Raw object the row came from"),
+    ("source_row", "bigint", "1-based row number in that object"),
+)
+
+# Stock codes that are not products (postage, fees, manual adjustments, ...), matched upper-cased.
+NON_PRODUCT_CODES: tuple[str, ...] = (
+    "POST", "DOT", "C2", "M", "S", "B", "D", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
+    "ADJUST", "ADJUST2", "TEST001", "TEST002",
+)
+# Prefixes of non-product codes (gift vouchers).
+NON_PRODUCT_PREFIXES: tuple[str, ...] = ("GIFT_",)
+
+GLUE_TYPES = {
+    "string": "string", "bigint": "bigint", "int": "int", "double": "double",
+    "boolean": "boolean", "timestamp": "timestamp", "date": "date",
+}
+DUCKDB_TYPES = {
+    "string": "VARCHAR", "bigint": "BIGINT", "int": "INTEGER", "double": "DOUBLE",
+    "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE",
+}

@@ -1,0 +1,268 @@
+"""The lake: one interface, a local-folder implementation and an S3 implementation.
+
+Keys are '/'-separated paths relative to the lake root (``raw/batch/...``). ``uri(key)`` gives the
+address an engine (DuckDB, Athena) reads: an absolute path locally, ``s3://bucket/prefix/key`` in aws.
+Writes are atomic: a single object is written under a temporary name and renamed (local) or put in
+one request (S3); a whole prefix is published by ``publish_prefix`` from a staging prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import dagster as dg
+
+
+def _clean_key(key: str) -> str:
+    key = key.replace("\\", "/").strip("/")
+    if ".." in key.split("/"):
+        raise ValueError(f"lake key {key!r} must not contain '..'")
+    return key
+
+
+class Lake(dg.ConfigurableResource, ABC):
+    """Where the lake's zones live. Subclasses: LocalLake (a folder) and S3Lake (a bucket + prefix)."""
+
+    @property
+    @abstractmethod
+    def root(self) -> str: ...
+
+    def uri(self, key: str = "") -> str:
+        key = _clean_key(key)
+        return f"{self.root.rstrip('/')}/{key}" if key else self.root
+
+    @property
+    def is_remote(self) -> bool:
+        return self.root.startswith("s3://")
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> str: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Keys (relative to the lake root) of the objects under ``prefix``, sorted."""
+
+    @abstractmethod
+    def upload_file(self, local_path: str | Path, key: str) -> str: ...
+
+    @abstractmethod
+    def download_file(self, key: str, local_path: str | Path) -> Path: ...
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    @abstractmethod
+    def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        """Replace everything under ``final_prefix`` with what is under ``staging_prefix``."""
+
+    def staging_prefix(self, final_prefix: str) -> str:
+        final_prefix = _clean_key(final_prefix)
+        head, _, name = final_prefix.rpartition("/")
+        return _clean_key(f"{head}/_staging/{name}-{uuid.uuid4().hex[:12]}")
+
+    def put_text(self, key: str, text: str) -> str:
+        return self.put_bytes(key, text.encode("utf-8"))
+
+    def get_text(self, key: str) -> str:
+        return self.get_bytes(key).decode("utf-8")
+
+    def local_copy(self, key: str, cache_dir: str | Path) -> Path:
+        """A local file with the object's content (the file itself when the lake is local)."""
+        target = Path(cache_dir) / _clean_key(key)
+        return self.download_file(key, target)
+
+    def configure_duckdb(self, con) -> None:  # noqa: ANN001 - duckdb connection
+        """Let a DuckDB connection read and write this lake's URIs."""
+
+
+class LocalLake(Lake):
+    """The lake as a folder on disk (the embedded default): ``<ECOMMERCE_DATA_DIR>/lake``."""
+
+    path: str
+
+    @property
+    def root(self) -> str:
+        return str(Path(self.path).resolve())
+
+    def _p(self, key: str) -> Path:
+        return Path(self.root) / _clean_key(key)
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        target = self._p(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return str(target)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._p(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._p(key).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._p(prefix)
+        if base.is_file():
+            return [_clean_key(prefix)]
+        if not base.exists():
+            return []
+        root = Path(self.root)
+        return sorted(
+            p.relative_to(root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+    def upload_file(self, local_path: str | Path, key: str) -> str:
+        target = self._p(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        shutil.copyfile(local_path, tmp)
+        os.replace(tmp, target)
+        return str(target)
+
+    def download_file(self, key: str, local_path: str | Path) -> Path:
+        return self._p(key)  # already local: no copy
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._p(prefix)
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.exists():
+            return 0
+        n = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return n
+
+    def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        src, dst = self._p(staging_prefix), self._p(final_prefix)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not src.exists():
+            src.mkdir(parents=True)
+        old = None
+        if dst.exists():
+            old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(dst, old)
+        os.replace(src, dst)  # readers see the old or the new folder, never a half-written one
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        staging_parent = src.parent
+        if staging_parent.name == "_staging" and not any(staging_parent.iterdir()):
+            staging_parent.rmdir()
+
+
+class S3Lake(Lake):
+    """The lake in an S3 bucket under a prefix (the aws deployment). Honours AWS_ENDPOINT_URL."""
+
+    bucket: str
+    prefix: str = "lake"
+    region: str = "eu-west-1"
+    endpoint_url: str | None = None
+
+    @property
+    def root(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
+
+    def _client(self):
+        from ecommerce_platform.resources.aws import boto_client
+
+        return boto_client("s3", region=self.region, endpoint_url=self.endpoint_url)
+
+    def _k(self, key: str) -> str:
+        key = _clean_key(key)
+        p = self.prefix.strip("/")
+        return f"{p}/{key}" if p else key
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        self._client().put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        return self.uri(key)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._client().get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().head_object(Bucket=self.bucket, Key=self._k(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def _list_full(self, prefix: str) -> list[str]:
+        full = self._k(prefix)
+        paginator = self._client().get_paginator("list_objects_v2")
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        # a prefix 'a/b' must not match 'a/bc': keep the exact key or keys below 'a/b/'
+        return [k for k in keys if k == full or k.startswith(full.rstrip("/") + "/")]
+
+    def list(self, prefix: str) -> list[str]:
+        p = self.prefix.strip("/")
+        cut = len(p) + 1 if p else 0
+        return sorted(k[cut:] for k in self._list_full(prefix))
+
+    def upload_file(self, local_path: str | Path, key: str) -> str:
+        self._client().upload_file(str(local_path), self.bucket, self._k(key))
+        return self.uri(key)
+
+    def download_file(self, key: str, local_path: str | Path) -> Path:
+        local_path = Path(local_path)
+        local_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local_path.with_name(f".{local_path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._client().download_file(self.bucket, self._k(key), str(tmp))
+        os.replace(tmp, local_path)
+        return local_path
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self._list_full(prefix)
+        client = self._client()
+        for i in range(0, len(keys), 1000):
+            client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
+            )
+        return len(keys)
+
+    def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        # S3 has no rename: copy the new objects in, then delete the stale ones and the staging copy.
+        client = self._client()
+        src_full = self._k(staging_prefix).rstrip("/") + "/"
+        dst_full = self._k(final_prefix).rstrip("/") + "/"
+        new_keys = set()
+        for key in self._list_full(staging_prefix):
+            target = dst_full + key[len(src_full) :]
+            client.copy_object(
+                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key}
+            )
+            new_keys.add(target)
+        stale = [k for k in self._list_full(final_prefix) if k not in new_keys]
+        for i in range(0, len(stale), 1000):
+            client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]], "Quiet": True},
+            )
+        self.delete_prefix(staging_prefix)
+
+    def configure_duckdb(self, con) -> None:  # noqa: ANN001
+        from ecommerce_platform.resources.aws import duckdb_s3_secret_sql
+
+        con.execute(duckdb_s3_secret_sql(region=self.region, endpoint_url=self.endpoint_url))

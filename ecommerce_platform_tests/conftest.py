@@ -1,0 +1,130 @@
+"""Shared fixtures: the real reference data, isolated platform environments, a session-wide lake
+with the clean zone built once from the real file, and moto's server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REAL_SOURCE = Path(
+    os.environ.get("ECOMMERCE_TEST_SOURCE", REPO_ROOT.parent / "shared" / "data" / "online_retail.parquet")
+).resolve()
+REAL_ROWS = 541_909
+ENV_KEYS = (
+    "ECOMMERCE_DEPLOYMENT", "ECOMMERCE_DATA_DIR", "ECOMMERCE_SOURCE", "ECOMMERCE_WAREHOUSE",
+    "ECOMMERCE_S3_BUCKET", "ECOMMERCE_S3_PREFIX", "AWS_ENDPOINT_URL", "ECOMMERCE_NO_DOWNLOAD",
+    "OPENAI_API_KEY", "OPENAI_BASE_URL",
+)
+
+
+@pytest.fixture(scope="session")
+def real_source() -> Path:
+    if not REAL_SOURCE.exists():
+        pytest.fail(f"reference data set missing: {REAL_SOURCE} (set ECOMMERCE_TEST_SOURCE)")
+    return REAL_SOURCE
+
+
+@contextlib.contextmanager
+def platform_environment(data_dir: Path, **extra: str):
+    """Set the platform's environment variables for a block and restore them afterwards."""
+    saved = {k: os.environ.get(k) for k in (*ENV_KEYS, *extra)}
+    try:
+        for k in ENV_KEYS:
+            os.environ.pop(k, None)
+        os.environ["ECOMMERCE_DATA_DIR"] = str(data_dir)
+        os.environ["ECOMMERCE_NO_DOWNLOAD"] = "1"
+        os.environ.update(extra)
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def platform_env(tmp_path, real_source):
+    """A fresh local deployment in a temporary folder, reading the real file."""
+    with platform_environment(tmp_path / "data", ECOMMERCE_SOURCE=str(real_source)):
+        yield tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def clean_lake(tmp_path_factory, real_source):
+    """A local deployment whose raw and clean zones are built once per session from the real file.
+    Yields (data_dir, resources). Tests may add zones to it; they must not change the clean zone."""
+    import dagster as dg
+
+    from ecommerce_platform.ingestion.assets import raw_s3
+    from ecommerce_platform.lake.assets import clean_parquet
+    from ecommerce_platform.resources import build_resources
+
+    data_dir = tmp_path_factory.mktemp("session_lake") / "data"
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(real_source)):
+        resources = build_resources()
+        result = dg.materialize([raw_s3, clean_parquet], resources=resources)
+        assert result.success
+        yield data_dir, resources
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """moto's server mode on 127.0.0.1 (S3, Glue, Athena, Kinesis over real HTTP); yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_env(moto_server, tmp_path):
+    """Environment of the aws deployment against moto (fresh bucket per test)."""
+    import uuid
+
+    bucket = f"lake-{uuid.uuid4().hex[:10]}"
+    extra = {
+        "ECOMMERCE_DEPLOYMENT": "aws", "ECOMMERCE_S3_BUCKET": bucket, "ECOMMERCE_S3_PREFIX": "lake",
+        "AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1",
+    }
+    with platform_environment(tmp_path / "data", **extra):
+        import boto3
+
+        boto3.client("s3", endpoint_url=moto_server, region_name="eu-west-1").create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        yield {"bucket": bucket, "endpoint": moto_server, "data_dir": tmp_path / "data"}

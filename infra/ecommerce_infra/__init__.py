@@ -1,0 +1,1 @@
+"""The CDK app that provisions the ``aws`` deployment of the ecommerce platform."""

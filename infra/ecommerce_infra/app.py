@@ -1,0 +1,87 @@
+"""Builds the CDK app: the five stacks of the aws deployment, checked by cdk-nag's AwsSolutions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from ecommerce_infra.settings import InfraSettings, load_infra_settings
+from ecommerce_infra.stacks.access import AccessStack
+from ecommerce_infra.stacks.catalog import CatalogStack
+from ecommerce_infra.stacks.lake import LakeStorageStack
+from ecommerce_infra.stacks.query import QueryStack
+from ecommerce_infra.stacks.streaming import StreamingStack
+
+
+# Feature flags the stacks are written for, set in code so that `python app.py`, the tests and the
+# cdk CLI (which also reads cdk.json) synthesize the same templates.
+FEATURE_FLAGS: dict[str, Any] = {
+    "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    "@aws-cdk/aws-s3:createDefaultLoggingPolicy": True,
+    "@aws-cdk/aws-iam:minimizePolicies": True,
+    "@aws-cdk/core:checkSecretUsage": True,
+    "@aws-cdk/core:defaultCrossStackReferences": "strong",
+}
+
+
+@dataclass
+class EcommerceApp:
+    app: cdk.App
+    settings: InfraSettings
+    lake: LakeStorageStack
+    streaming: StreamingStack
+    catalog: CatalogStack
+    query: QueryStack
+    access: AccessStack
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.lake, self.streaming, self.catalog, self.query, self.access]
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> EcommerceApp:
+    app = cdk.App(context={**FEATURE_FLAGS, **dict(context or {})}, outdir=outdir)
+    settings = load_infra_settings(app.node.try_get_context)
+    env = cdk.Environment(account=settings.account, region=settings.region)
+    p = settings.stack_prefix
+
+    lake = LakeStorageStack(app, f"{p}Lake", settings=settings, env=env, description="Ecommerce lake bucket")
+    streaming = StreamingStack(
+        app,
+        f"{p}Streaming",
+        settings=settings,
+        bucket=lake.bucket,
+        env=env,
+        description="Ecommerce transaction stream: Kinesis -> Firehose (validating Lambda) -> raw zone",
+    )
+    catalog = CatalogStack(
+        app,
+        f"{p}Catalog",
+        settings=settings,
+        bucket=lake.bucket,
+        env=env,
+        description="Ecommerce Glue database, clean tables (projection) and raw-zone crawler",
+    )
+    query = QueryStack(
+        app, f"{p}Query", settings=settings, bucket=lake.bucket, env=env, description="Ecommerce Athena workgroup"
+    )
+    access = AccessStack(
+        app,
+        f"{p}Access",
+        settings=settings,
+        bucket=lake.bucket,
+        stream=streaming.stream,
+        env=env,
+        description="Ecommerce Dagster role and the aws deployment's environment (outputs)",
+    )
+    # The role's Glue/Athena grants name resources by ARN: deploy them first.
+    access.add_stack_dependency(catalog)
+    access.add_stack_dependency(query)
+
+    for stack in (lake, streaming, catalog, query, access):
+        cdk.Tags.of(stack).add("project", "ecommerce-platform")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return EcommerceApp(app, settings, lake, streaming, catalog, query, access)

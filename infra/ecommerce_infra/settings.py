@@ -1,0 +1,224 @@
+"""Configuration of the CDK app: CDK context (``-c key=value`` or cdk.json) first, then the
+environment, then the platform's defaults (imported from ``ecommerce_platform/config.py``).
+
+| setting              | context key            | environment                               | default |
+| -------------------- | ---------------------- | ----------------------------------------- | ------- |
+| account              | account                | CDK_DEFAULT_ACCOUNT                       | none (environment-agnostic synth) |
+| region               | region                 | AWS_REGION, CDK_DEFAULT_REGION            | DEFAULT_REGION |
+| lake bucket name     | bucket_name            | ECOMMERCE_S3_BUCKET                       | ecommerce-lake-<account>-<region>, or a generated name without an account |
+| lake prefix          | s3_prefix              | ECOMMERCE_S3_PREFIX                       | DEFAULT_S3_PREFIX |
+| Glue database        | glue_database          | ECOMMERCE_GLUE_DATABASE                   | DEFAULT_GLUE_DATABASE |
+| Athena workgroup     | athena_workgroup       | ECOMMERCE_ATHENA_WORKGROUP                | DEFAULT_ATHENA_WORKGROUP |
+| Kinesis stream       | stream_name            | ECOMMERCE_STREAM_NAME                     | DEFAULT_STREAM_NAME |
+| Firehose stream      | firehose_name          | ECOMMERCE_FIREHOSE_NAME                   | DEFAULT_FIREHOSE_NAME |
+
+The remaining knobs are context-only (see ``_CONTEXT_DEFAULTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ecommerce_infra import contract
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_GLUE_DB_RE = re.compile(r"^[a-z0-9_]{1,255}$")  # Athena-friendly: lower case, digits, underscore
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+_CONTEXT_DEFAULTS: dict[str, Any] = {
+    "stack_prefix": "Ecommerce",
+    "athena_results_prefix": "athena-results",  # the platform's default ECOMMERCE_ATHENA_OUTPUT
+    "athena_bytes_scanned_cutoff": 10 * 1024**3,  # per query, bytes
+    "athena_results_expiration_days": 30,
+    "raw_infrequent_access_days": 30,
+    "raw_glacier_days": 90,
+    "stream_errors_expiration_days": 365,
+    "noncurrent_version_expiration_days": 30,
+    "access_logs_expiration_days": 365,
+    "stream_retention_hours": 24,
+    "firehose_buffer_seconds": 300,
+    "firehose_buffer_mb": 64,
+    "clean_year_range": "2009,2030",  # partition projection range of the clean table's `year`
+    "crawler_schedule": "cron(30 0 * * ? *)",  # daily, after the day's stream folder is complete
+    "dagster_trusted_arns": "",  # comma-separated principal ARNs; empty = the account root
+    "dagster_trusted_services": "",  # comma-separated service principals, e.g. ecs-tasks.amazonaws.com
+    "log_retention_days": 90,
+}
+
+
+class InfraConfigError(ValueError):
+    """A setting of the CDK app is wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class InfraSettings:
+    account: str | None
+    region: str
+    bucket_name: str | None
+    s3_prefix: str
+    glue_database: str
+    athena_workgroup: str
+    stream_name: str
+    firehose_name: str
+    stack_prefix: str
+    athena_results_prefix: str
+    athena_bytes_scanned_cutoff: int
+    athena_results_expiration_days: int
+    raw_infrequent_access_days: int
+    raw_glacier_days: int
+    stream_errors_expiration_days: int
+    noncurrent_version_expiration_days: int
+    access_logs_expiration_days: int
+    stream_retention_hours: int
+    firehose_buffer_seconds: int
+    firehose_buffer_mb: int
+    clean_year_range: tuple[int, int]
+    crawler_schedule: str
+    dagster_trusted_arns: tuple[str, ...]
+    dagster_trusted_services: tuple[str, ...]
+    log_retention_days: int
+
+    def key(self, relative: str) -> str:
+        """An object key (no leading slash) for a path relative to the lake root."""
+        relative = relative.strip("/")
+        return f"{self.s3_prefix}/{relative}" if self.s3_prefix else relative
+
+    def folder(self, relative: str) -> str:
+        """Like ``key`` but ending in '/', as S3 prefixes and Firehose prefixes are written."""
+        return self.key(relative).rstrip("/") + "/"
+
+    @property
+    def athena_output_key(self) -> str:
+        return self.athena_results_prefix.strip("/") + "/"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        items = value
+    else:
+        items = str(value or "").split(",")
+    return tuple(s.strip() for s in items if str(s).strip())
+
+
+def load_infra_settings(get_context: Callable[[str], Any] | None = None) -> InfraSettings:
+    """Settings from ``get_context`` (e.g. ``app.node.try_get_context``), the environment, defaults."""
+    get_context = get_context or (lambda _key: None)
+
+    def pick(key: str, env: tuple[str, ...] = (), default: Any = None) -> Any:
+        value = get_context(key)
+        if value not in (None, ""):
+            return value
+        for name in env:
+            if _env(name):
+                return _env(name)
+        return default
+
+    def integer(key: str, minimum: int, maximum: int | None = None) -> int:
+        raw = pick(key, default=_CONTEXT_DEFAULTS[key])
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise InfraConfigError(f"context {key}={raw!r} is not an integer") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise InfraConfigError(f"context {key}={value} is outside [{minimum}, {maximum}]")
+        return value
+
+    account = pick("account", ("CDK_DEFAULT_ACCOUNT",))
+    if account is not None:
+        account = str(account)
+        if not _ACCOUNT_RE.match(account):
+            raise InfraConfigError(f"account={account!r} is not a 12-digit AWS account id")
+    region = str(pick("region", ("AWS_REGION", "CDK_DEFAULT_REGION"), contract.DEFAULT_REGION))
+
+    bucket = pick("bucket_name", (contract.ENV_S3_BUCKET,))
+    if bucket is None and account is not None:
+        bucket = f"ecommerce-lake-{account}-{region}"
+    if bucket is not None:
+        bucket = str(bucket)
+        if not _BUCKET_RE.match(bucket) or ".." in bucket:
+            raise InfraConfigError(f"bucket_name={bucket!r} is not a valid S3 bucket name")
+
+    prefix = str(pick("s3_prefix", (contract.ENV_S3_PREFIX,), contract.DEFAULT_S3_PREFIX)).strip("/")
+    glue_database = str(
+        pick("glue_database", (contract.ENV_GLUE_DATABASE,), contract.DEFAULT_GLUE_DATABASE)
+    )
+    if not _GLUE_DB_RE.match(glue_database):
+        raise InfraConfigError(
+            f"glue_database={glue_database!r}: use lower-case letters, digits and '_' (Athena)"
+        )
+    names = {
+        "athena_workgroup": str(
+            pick("athena_workgroup", (contract.ENV_ATHENA_WORKGROUP,), contract.DEFAULT_ATHENA_WORKGROUP)
+        ),
+        "stream_name": str(pick("stream_name", (contract.ENV_STREAM_NAME,), contract.DEFAULT_STREAM_NAME)),
+        "firehose_name": str(
+            pick("firehose_name", ("ECOMMERCE_FIREHOSE_NAME",), contract.DEFAULT_FIREHOSE_NAME)
+        ),
+        "stack_prefix": str(pick("stack_prefix", default=_CONTEXT_DEFAULTS["stack_prefix"])),
+    }
+    for key, value in names.items():
+        if not _NAME_RE.match(value):
+            raise InfraConfigError(f"{key}={value!r} may only hold letters, digits, '_', '.', '-'")
+
+    years = _split(pick("clean_year_range", default=_CONTEXT_DEFAULTS["clean_year_range"]))
+    try:
+        year_range = (int(years[0]), int(years[1]))
+    except (IndexError, ValueError):
+        raise InfraConfigError(f"clean_year_range={years!r} must be 'FIRST,LAST'") from None
+    if len(years) != 2 or year_range[0] > year_range[1]:
+        raise InfraConfigError(f"clean_year_range={years!r} must be 'FIRST,LAST' with FIRST <= LAST")
+
+    results_prefix = str(
+        pick("athena_results_prefix", default=_CONTEXT_DEFAULTS["athena_results_prefix"])
+    ).strip("/")
+    if not results_prefix:
+        raise InfraConfigError("athena_results_prefix must not be empty")
+    # Athena's results must not be inside the lake: crawlers and the platform's listings would see them.
+    inside = (
+        results_prefix == prefix or results_prefix.startswith(prefix + "/")
+        if prefix
+        else results_prefix.split("/")[0] in contract.LAKE_ZONES
+    )
+    if inside:
+        raise InfraConfigError(
+            f"athena_results_prefix={results_prefix!r} must lie outside the lake (prefix {prefix!r})"
+        )
+
+    raw_ia = integer("raw_infrequent_access_days", 30)  # S3 minimum for STANDARD_IA
+    raw_glacier = integer("raw_glacier_days", 1)
+    if raw_glacier <= raw_ia:
+        raise InfraConfigError("raw_glacier_days must be greater than raw_infrequent_access_days")
+
+    return InfraSettings(
+        account=account,
+        region=region,
+        bucket_name=bucket,
+        s3_prefix=prefix,
+        glue_database=glue_database,
+        athena_results_prefix=results_prefix,
+        athena_bytes_scanned_cutoff=integer("athena_bytes_scanned_cutoff", 10_000_000),
+        athena_results_expiration_days=integer("athena_results_expiration_days", 1),
+        raw_infrequent_access_days=raw_ia,
+        raw_glacier_days=raw_glacier,
+        stream_errors_expiration_days=integer("stream_errors_expiration_days", 1),
+        noncurrent_version_expiration_days=integer("noncurrent_version_expiration_days", 1),
+        access_logs_expiration_days=integer("access_logs_expiration_days", 1),
+        stream_retention_hours=integer("stream_retention_hours", 24, 8760),
+        firehose_buffer_seconds=integer("firehose_buffer_seconds", 60, 900),
+        firehose_buffer_mb=integer("firehose_buffer_mb", 1, 128),
+        clean_year_range=year_range,
+        crawler_schedule=str(pick("crawler_schedule", default=_CONTEXT_DEFAULTS["crawler_schedule"])),
+        dagster_trusted_arns=_split(pick("dagster_trusted_arns", default="")),
+        dagster_trusted_services=_split(pick("dagster_trusted_services", default="")),
+        log_retention_days=integer("log_retention_days", 1),
+        **names,
+    )
