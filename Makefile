@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# `dagster asset materialize` / `dagster asset list` need a code pointer: Dagster 1.13 reads it from
+# DAGSTER_MODULE_NAME (pyproject's [tool.dagster] only serves `dagster dev`). The venv's activate
+# script exports it too, so `dagster asset materialize --select X` works at the repo root.
+export DAGSTER_MODULE_NAME ?= ecommerce_platform.definitions
 export OPENBLAS_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -22,10 +26,12 @@ help:
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@grep -q DAGSTER_MODULE_NAME $(BIN)/activate || printf '\nexport DAGSTER_MODULE_NAME=ecommerce_platform.definitions\nexport DAGSTER_HOME="$(CURDIR)/.dagster_home"\nexport OPENBLAS_NUM_THREADS=1\n' >> $(BIN)/activate
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	# the CPU build of torch first, or pip pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	@mkdir -p $(CURDIR)/.dagster_home && cp -n dagster.yaml $(CURDIR)/.dagster_home/dagster.yaml || true
 	@touch $(STAMP)
 
 install: $(STAMP)
