@@ -9,4 +9,5 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ecommerce_infra.app import build_app  # noqa: E402
 
 if __name__ == "__main__":
-    build_app().app.synth()
+    # The cdk CLI sets CDK_OUTDIR; `make synth` (python app.py) writes to cdk.out/ like the CLI would.
+    build_app(outdir=os.environ.get("CDK_OUTDIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "cdk.out")).app.synth()

@@ -46,13 +46,19 @@ def _stream_id(synth) -> str:
 
 
 def _function_id(synth, handler_folder: str) -> str:
-    for logical_id, fn in resources_of(_raw(synth), "AWS::Lambda::Function").items():
-        if logical_id.startswith("BucketNotificationsHandler"):
-            continue
-        asset = synth.built.app.outdir + "/" + fn["Metadata"]["aws:asset:path"]
-        if (Path(asset) / "handler.py").read_text() == (INFRA_DIR / "lambda" / handler_folder / "handler.py").read_text():
-            return logical_id
-    raise AssertionError(f"no function packaged from lambda/{handler_folder}")
+    stack = synth.built.streaming
+    fn = {"firehose_processor": stack.processor, "stream_errors_monitor": stack.errors_monitor}[handler_folder]
+    logical_id = stack.get_logical_id(fn.node.default_child)
+    assert _asset_dir(synth, logical_id).joinpath("handler.py").read_text() == (
+        INFRA_DIR / "lambda" / handler_folder / "handler.py"
+    ).read_text()
+    return logical_id
+
+
+def _asset_dir(synth, logical_id: str) -> Path:
+    """The folder the function's code zip is made from (cdk.out/asset.<hash>)."""
+    key = _raw(synth)["Resources"][logical_id]["Properties"]["Code"]["S3Key"]
+    return Path(synth.built.app.outdir) / f"asset.{key.removesuffix('.zip')}"
 
 
 def test_firehose_transforms_with_the_processor_lambda(synth):
@@ -131,7 +137,7 @@ def test_error_prefix_notifies_the_monitor(synth):
 def test_failed_records_metric_and_alarm(synth):
     raw = _raw(synth)
     mf = one(raw, "AWS::Logs::MetricFilter")["Properties"]
-    assert mf["FilterPattern"] == '{ $.event = "stream_errors" }'
+    assert mf["FilterPattern"] == '{ $.event = "firehose_error_object" }'
     (transformation,) = mf["MetricTransformations"]
     assert transformation["MetricValue"] == "$.failed_records"
     alarm = one(raw, "AWS::CloudWatch::Alarm")["Properties"]
@@ -144,5 +150,5 @@ def test_failed_records_metric_and_alarm(synth):
 def test_lambda_assets_hold_only_the_handler(synth):
     raw = _raw(synth)
     for logical_id in (_function_id(synth, "firehose_processor"), _function_id(synth, "stream_errors_monitor")):
-        asset = Path(synth.built.app.outdir) / raw["Resources"][logical_id]["Metadata"]["aws:asset:path"]
+        asset = _asset_dir(synth, logical_id)
         assert sorted(p.name for p in asset.iterdir()) == ["handler.py"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -10,6 +12,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
+from ecommerce_infra.nag import finding, object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
 from ecommerce_infra.stacks.catalog import glue_arns
 from ecommerce_infra.stacks.query import athena_output_location
@@ -77,7 +80,8 @@ class AccessStack(Stack):
         workgroup_arn = self.format_arn(
             service="athena", resource="workgroup", resource_name=settings.athena_workgroup
         )
-        lake_objects = bucket.arn_for_objects(settings.folder("") + "*" if settings.s3_prefix else "*")
+        lake_folder = settings.folder("") if settings.s3_prefix else ""
+        lake_objects = bucket.arn_for_objects(lake_folder + "*")
         results_objects = bucket.arn_for_objects(settings.athena_output_key + "*")
 
         self.role = iam.Role(
@@ -85,7 +89,6 @@ class AccessStack(Stack):
             "DagsterRole",
             assumed_by=self._trusted_principal(settings),
             description="The ecommerce platform's Dagster deployment (ECOMMERCE_DEPLOYMENT=aws)",
-            max_session_duration=None,
         )
         policy = iam.Policy(
             self,
@@ -123,16 +126,17 @@ class AccessStack(Stack):
         NagSuppressions.add_resource_suppressions(
             policy,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "Object-level wildcards are limited to the lake prefix and Athena's "
+                suppression(
+                    "AwsSolutions-IAM5",
+                    reason="Object-level wildcards are limited to the lake prefix and Athena's "
                     "result prefix (object names are data); the table wildcard is limited to the "
                     "platform's own Glue database, whose tables the platform and Athena manage.",
-                    "applies_to": [
-                        {"regex": "/^Resource::.*/\\*$/"},
-                        {"regex": "/^Resource::.*:table/[^/]+/\\*$/"},
+                    applies_to=[
+                        object_wildcard(lake_folder),
+                        object_wildcard(settings.athena_output_key),
+                        finding(f"Resource::.*:table/{re.escape(settings.glue_database)}/\\*"),
                     ],
-                }
+                )
             ],
         )
 

@@ -4,6 +4,7 @@ crawler for the raw zone."""
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
@@ -14,6 +15,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
+from ecommerce_infra.nag import finding, object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
 
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -217,18 +219,18 @@ class CatalogStack(Stack):
         NagSuppressions.add_resource_suppressions(
             crawler_policy,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "The crawler reads every object under raw/stream/ and raw/batch/, owns "
+                suppression(
+                    "AwsSolutions-IAM5",
+                    reason="The crawler reads every object under raw/stream/ and raw/batch/, owns "
                     "the raw_* tables it discovers (names not known in advance) and writes to the "
                     "/aws-glue/crawlers* log groups Glue names after the role and security "
                     "configuration.",
-                    "applies_to": [
-                        {"regex": "/^Resource::.*raw/(stream|batch)/\\*$/"},
-                        {"regex": "/^Resource::.*:table/.*/raw_\\*$/"},
-                        {"regex": "/^Resource::.*:log-group:/aws-glue/crawlers\\*$/"},
+                    applies_to=[
+                        *(object_wildcard(p) for p in raw_paths),
+                        finding(f"Resource::.*:table/{re.escape(db_name)}/{RAW_TABLE_PREFIX}\\*"),
+                        finding("Resource::.*:log-group:/aws-glue/crawlers\\*"),
                     ],
-                }
+                )
             ],
         )
 

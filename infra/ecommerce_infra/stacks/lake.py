@@ -8,6 +8,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
+from ecommerce_infra.nag import suppression
 from ecommerce_infra.settings import InfraSettings
 
 
@@ -39,11 +40,11 @@ class LakeStorageStack(Stack):
         NagSuppressions.add_resource_suppressions(
             self.access_logs_bucket,
             [
-                {
-                    "id": "AwsSolutions-S1",
-                    "reason": "This is the server-access-log bucket of the lake bucket; logging it "
+                suppression(
+                    "AwsSolutions-S1",
+                    reason="This is the server-access-log bucket of the lake bucket; logging it "
                     "into itself (or a third bucket) would loop or only move the problem.",
-                }
+                )
             ],
         )
 

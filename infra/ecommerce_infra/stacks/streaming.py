@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Aws, ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -17,6 +17,7 @@ from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
+from ecommerce_infra.nag import object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
@@ -31,6 +32,9 @@ ERROR_OUTPUT_TYPE = "!{firehose:error-output-type}/"
 FIREHOSE_LOG_STREAM = "DestinationDelivery"
 STREAM_ERRORS_METRIC_NAMESPACE = "Ecommerce/Stream"
 STREAM_ERRORS_METRIC_NAME = "FailedRecords"
+MONITOR_EVENT = "firehose_error_object"  # the `event` of the monitor's summary log line
+
+
 
 
 def firehose_data_prefix(settings: InfraSettings) -> str:
@@ -97,7 +101,7 @@ class StreamingStack(Stack):
             "FirehoseRole",
             assumed_by=iam.ServicePrincipal(
                 "firehose.amazonaws.com",
-                conditions={"StringEquals": {"sts:ExternalId": Aws.ACCOUNT_ID}},
+                conditions={"StringEquals": {"sts:ExternalId": self.account}},
             ),
             description="Lets Firehose read the transaction stream and write the raw zone",
         )
@@ -153,13 +157,16 @@ class StreamingStack(Stack):
         NagSuppressions.add_resource_suppressions(
             firehose_policy,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "Firehose writes objects with generated names under the two raw-zone "
+                suppression(
+                    "AwsSolutions-IAM5",
+                    reason="Firehose writes objects with generated names under the two raw-zone "
                     "prefixes only (raw/stream/ and raw/stream_errors/); the wildcard is the object "
                     "name below those prefixes.",
-                    "applies_to": [{"regex": "/^Resource::.*raw/stream(_errors)?/\\*$/"}],
-                }
+                    applies_to=[
+                        object_wildcard(settings.folder(contract.RAW_STREAM_PREFIX)),
+                        object_wildcard(settings.folder(contract.RAW_STREAM_ERROR_PREFIX)),
+                    ],
+                )
             ],
         )
 
@@ -206,12 +213,12 @@ class StreamingStack(Stack):
         NagSuppressions.add_resource_suppressions(
             self.delivery_stream,
             [
-                {
-                    "id": "AwsSolutions-KDF1",
-                    "reason": "The source is a Kinesis stream, which is encrypted at rest; Firehose "
+                suppression(
+                    "AwsSolutions-KDF1",
+                    reason="The source is a Kinesis stream, which is encrypted at rest; Firehose "
                     "does not store data at rest with a stream source (delivery-stream SSE applies "
                     "only to Direct PUT), and the bucket encrypts what it writes.",
-                }
+                )
             ],
         )
         # Firehose checks its role's permissions when the stream is created.
@@ -241,12 +248,12 @@ class StreamingStack(Stack):
         NagSuppressions.add_resource_suppressions(
             errors_read_policy,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "The monitor reads the objects Firehose writes under the stream error "
+                suppression(
+                    "AwsSolutions-IAM5",
+                    reason="The monitor reads the objects Firehose writes under the stream error "
                     "prefix, whose names are generated; the wildcard is limited to that prefix.",
-                    "applies_to": [{"regex": "/^Resource::.*raw/stream_errors/\\*$/"}],
-                }
+                    applies_to=[object_wildcard(errors_prefix)],
+                )
             ],
         )
         # The bucket lives in another stack: import it here so the notification (and its custom
@@ -263,7 +270,7 @@ class StreamingStack(Stack):
             self,
             "StreamFailedRecordsMetric",
             log_group=self.errors_monitor_log_group,
-            filter_pattern=logs.FilterPattern.string_value("$.event", "=", "stream_errors"),
+            filter_pattern=logs.FilterPattern.string_value("$.event", "=", MONITOR_EVENT),
             metric_namespace=STREAM_ERRORS_METRIC_NAMESPACE,
             metric_name=STREAM_ERRORS_METRIC_NAME,
             metric_value="$.failed_records",
@@ -346,26 +353,26 @@ class StreamingStack(Stack):
             self,
             f"{handler_path}/Role/Resource",
             [
-                {
-                    "id": "AwsSolutions-IAM4",
-                    "reason": "CDK's bucket-notification custom resource uses "
+                suppression(
+                    "AwsSolutions-IAM4",
+                    reason="CDK's bucket-notification custom resource uses "
                     "AWSLambdaBasicExecutionRole for its own logs; it runs only at deploy time.",
-                    "applies_to": [
+                    applies_to=[
                         "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
                     ],
-                }
+                )
             ],
         )
         NagSuppressions.add_resource_suppressions_by_path(
             self,
             f"/{self.stack_name}/LakeBucketRef/Notifications/HandlerPolicy/Resource",
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "s3:PutBucketNotification has no narrower resource in CDK's "
+                suppression(
+                    "AwsSolutions-IAM5",
+                    reason="s3:PutBucketNotification has no narrower resource in CDK's "
                     "bucket-notification custom resource; it runs only at deploy time.",
-                    "applies_to": ["Resource::*"],
-                }
+                    applies_to=["Resource::*"],
+                )
             ],
         )
 

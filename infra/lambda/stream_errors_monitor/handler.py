@@ -84,11 +84,11 @@ def handler(event, context=None, s3=None):  # noqa: ARG001 - Lambda signature
     summaries = []
     for bucket, key in object_refs(event):
         if errors_prefix and not key.startswith(errors_prefix):
-            print(json.dumps({"event": "stream_errors_skipped", "bucket": bucket, "key": key}))
+            print(json.dumps({"event": "firehose_error_object_skipped", "bucket": bucket, "key": key}))
             continue
         s3 = s3 or _s3_client()
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        summary = {"event": "stream_errors", "bucket": bucket, "key": key, **summarize_errors(body)}
+        summary = {"event": "firehose_error_object", "bucket": bucket, "key": key, **summarize_errors(body)}
         print(json.dumps(summary))
         summaries.append(summary)
     return {"objects": len(summaries), "failed_records": sum(s["failed_records"] for s in summaries)}
