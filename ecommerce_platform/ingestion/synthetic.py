@@ -132,7 +132,7 @@ _NICE_MULT = np.array([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40, 50, 60, 
 def _scaled(rows: int) -> tuple[int, int]:
     """Number of customers and products for a data set of ``rows`` rows."""
     f = rows / REFERENCE_ROWS
-    n_customers = int(np.clip(round(4372 * f ** 0.5), 40, CUSTOMER_ID_MAX - CUSTOMER_ID_MIN + 1))
+    n_customers = int(np.clip(round(4372 * f), 40, CUSTOMER_ID_MAX - CUSTOMER_ID_MIN + 1))  # ~4.3 invoices each
     n_products = int(np.clip(round(3000 * min(1.0, f) ** 0.25), 150, 3000))
     return n_customers, n_products
 
@@ -141,7 +141,7 @@ def _scaled(rows: int) -> tuple[int, int]:
 
 def _build_catalog(rng: np.random.Generator, n_products: int) -> dict[str, np.ndarray]:
     n_cat = len(CATEGORY_NAMES)
-    cat_pop = rng.dirichlet(np.full(n_cat, 4.0))
+    cat_pop = rng.dirichlet(np.full(n_cat, 6.0))
     counts = np.maximum(3, np.round(cat_pop * n_products)).astype(int)
     counts[np.argmax(counts)] += n_products - counts.sum()
     cat_level = rng.normal(0.0, 0.4, n_cat)  # log median price per category
@@ -246,7 +246,9 @@ def product_catalog(rows: int = 200_000, seed: int = 7) -> pd.DataFrame:
 # --- calendar ----------------------------------------------------------------------------------
 
 def _calendar(start: str, end: str) -> tuple[np.ndarray, np.ndarray]:
-    days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)
+    first = np.datetime64(pd.Timestamp(start).date(), "D")
+    last = np.datetime64(pd.Timestamp(end).date(), "D")
+    days = np.arange(first, last + 1)
     if len(days) == 0:
         raise ValueError(f"empty date range {start} .. {end}")
     dt = pd.DatetimeIndex(days)
@@ -262,13 +264,9 @@ def _calendar(start: str, end: str) -> tuple[np.ndarray, np.ndarray]:
     return days, cdf
 
 
-def _draw_minutes(rng, days, cdf, n, lo=None):
-    """Invoice times (minutes since epoch), from the seasonal calendar; ``lo`` = CDF floor per draw."""
-    u = rng.random(n)
-    if lo is not None:
-        u = lo + u * (1.0 - lo)
-    d = np.minimum(np.searchsorted(cdf, u, side="right"), len(days) - 1)
-    # never land on a zero-weight day (searchsorted on a flat CDF step can't, but be safe)
+def _draw_minutes(rng: np.random.Generator, days: np.ndarray, cdf: np.ndarray, n: int) -> np.ndarray:
+    """``n`` invoice times (minutes since the epoch) from the seasonal calendar, in opening hours."""
+    d = np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(days) - 1)
     hour = _HOURS[rng.choice(len(_HOURS), size=n, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum())]
     minute = rng.integers(0, 60, n)
     return days[d].astype("datetime64[m]").astype(np.int64) + hour * 60 + minute
@@ -363,19 +361,31 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
 
     # ---- customers ----------------------------------------------------------------------------
     cust_ids = np.sort(rng.choice(np.arange(CUSTOMER_ID_MIN, CUSTOMER_ID_MAX + 1), n_cust, replace=False))
-    foreign = rng.random(n_cust) < 0.085
+    # ~8.5 % of customers abroad: every other country gets one first (as far as they go), then by weight
     fw = _FOREIGN_WEIGHTS / _FOREIGN_WEIGHTS.sum()
-    cust_country = np.where(foreign, 1 + rng.choice(len(fw), n_cust, p=fw), 0)
-    wholesale = rng.random(n_cust) < np.where(foreign, 0.12, 0.02)
-    activity = np.minimum(rng.pareto(1.4, n_cust) + 1.0, 60.0) * np.where(wholesale, 2.0, 1.0)
+    n_foreign = max(1, int(round(0.085 * n_cust)))
+    foreign_countries = np.concatenate([
+        1 + rng.permutation(len(fw))[: min(n_foreign, len(fw))],
+        1 + rng.choice(len(fw), max(0, n_foreign - len(fw)), p=fw),
+    ])
+    foreign_idx = rng.choice(n_cust, n_foreign, replace=False)
+    foreign = np.zeros(n_cust, dtype=bool)
+    foreign[foreign_idx] = True
+    cust_country = np.zeros(n_cust, dtype=np.int64)
+    cust_country[foreign_idx] = foreign_countries
+    # wholesale buyers: ~12 % of foreign and ~2 % of UK customers
+    wholesale = np.zeros(n_cust, dtype=bool)
+    for group, rate in ((np.flatnonzero(foreign), 0.15), (np.flatnonzero(~foreign), 0.02)):
+        wholesale[rng.choice(group, int(round(rate * len(group))), replace=False)] = True
+    activity = np.minimum(rng.pareto(1.1, n_cust) + 1.0, 60.0) * np.where(wholesale, 2.0, 1.0)
+    activity = np.minimum(activity, 0.012 * activity.sum())  # nobody places more than ~1 % of the invoices
     # how much a customer buys per line (quantity multiplier) and basket size
-    scale = np.exp(rng.normal(-0.72, 0.35, n_cust)) * np.where(foreign, 1.5, 1.0) * np.where(wholesale, 3.5, 1.0)
+    scale = np.exp(rng.normal(-1.02, 0.35, n_cust)) * np.where(foreign, 2.0, 1.0) * np.where(wholesale, 3.5, 1.0)
     basket_med = np.exp(rng.normal(np.log(15.5), 0.4, n_cust)) * np.where(wholesale, 2.2, 1.0)
     # tastes: 2-3 preferred categories (drawn by popularity), a personal list of favourite products
     n_pref = 3
-    pref = np.empty((n_cust, n_pref), dtype=int)
-    for i in range(n_cust):
-        pref[i] = rng.choice(n_cat, n_pref, replace=False, p=cat["cat_pop"])
+    gumbel = np.log(cat["cat_pop"])[None, :] - np.log(-np.log(rng.random((n_cust, n_cat))))
+    pref = np.argsort(-gumbel, axis=1)[:, :n_pref]  # weighted sampling without replacement
     pref_w = rng.dirichlet([3.0, 1.5, 0.6], n_cust)
     pref_cw = np.cumsum(pref_w, axis=1)
     p_fav = rng.uniform(0.25, 0.5, n_cust)
@@ -411,7 +421,7 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     est = int(guest_budget / 40) + 10
     while True:
         dotcom = rng.random(est) < 0.4
-        gsize = np.where(dotcom, np.exp(rng.normal(np.log(30), 0.8, est)),
+        gsize = np.where(dotcom, np.exp(rng.normal(np.log(42), 0.7, est)),
                          np.exp(rng.normal(np.log(2.5), 0.9, est)))
         gsize = np.clip(np.round(gsize), 1, 900).astype(np.int64)
         gsize = gsize + dotcom  # room for the DOTCOM POSTAGE line
@@ -428,8 +438,6 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     inv_time = [t_known, t_guest]
     inv_cust = [inv_c, np.full(n_ig, -1)]
     inv_country = [cust_country[inv_c], g_country]
-    inv_kind = [np.zeros(n_ik, dtype=np.int8), np.where(dotcom, 2, 1).astype(np.int8)]  # 0 known 1 guest 2 dotcom
-    inv_prefix = [np.zeros(n_ik, dtype=np.int8), np.zeros(n_ig, dtype=np.int8)]  # 0 '', 1 'C', 2 'A'
 
     # ---- sale lines ---------------------------------------------------------------------------
     size_all = np.concatenate([size_k, size_g])
@@ -439,7 +447,6 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     nl = len(l_inv)
     l_cust = np.concatenate(inv_cust)[l_inv]
     l_time = np.concatenate(inv_time)[l_inv]
-    l_kind = np.concatenate(inv_kind)[l_inv]
     known = l_cust >= 0
     tfrac = (l_time - t0) / span
     month = ((l_time // (60 * 24)).astype("datetime64[D]").astype("datetime64[M]").astype(int) % 12) + 1
@@ -489,7 +496,7 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     price = np.where(tfrac >= cat["change_at"][prod], cat["price_new"][prod], cat["price"][prod])
     bulk = known & (qty >= 8 * np.maximum(pack, 1)) & (qty >= 24)
     price = np.where(bulk, cat["bulk_price"][prod], price)
-    price = np.where(~known, np.round(price * 1.39 + 0.04, 2), price)
+    price = np.where(~known, np.round(price * 1.3 + 0.04, 2), price)
     # descriptions: a second wording for some products, used after a date
     alt = cat["alt"][prod]
     desc = cat["desc"][prod].copy()
@@ -551,7 +558,7 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     src_w = np.where(inv_cust_a[src_pool] >= 0, 1.0, 0.15)
     est = n_canc_prod + 5
     src = rng.choice(src_pool, est, p=src_w / src_w.sum())
-    k = np.minimum(1 + rng.geometric(0.5, est) - 1 + (rng.random(est) < 0.08) * rng.integers(2, 12, est), product_lines[src])
+    k = np.minimum(rng.geometric(0.5, est) + (rng.random(est) < 0.08) * rng.integers(2, 12, est), product_lines[src])
     k = _cut(k.astype(np.int64), n_canc_prod)
     src = src[: len(k)]
     off = (rng.random(len(k)) * (product_lines[src] - k + 1)).astype(np.int64)
