@@ -1,0 +1,133 @@
+"""The profiling report: ydata-profiling over a bounded sample of the clean zone, compared side by
+side with the raw input as the clean transform types it (before validation and deduplication).
+
+Both samples are taken in SQL by the warehouse engine (never the whole lake in Python): the clean
+sample orders by ``line_id`` (an MD5 hash, so a deterministic pseudo-random sample), the raw sample
+takes every k-th source row. The report is one self-contained HTML file in the reports zone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from ecommerce_platform.eda.queries import render
+from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.resources.warehouse import Warehouse
+
+PROFILE_KEY = "reports/data_profile.html"
+DEFAULT_SAMPLE_ROWS = 100_000
+
+
+@dataclass
+class ProfileResult:
+    key: str
+    title: str
+    clean_rows: int
+    clean_sampled: int
+    raw_rows: int
+    raw_sampled: int
+    alerts: list[str] = field(default_factory=list)
+    raw_alerts: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    size_bytes: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return self.clean_sampled < self.clean_rows or self.raw_sampled < self.raw_rows
+
+
+def profile_title(clean_rows: int, clean_sampled: int, raw_rows: int, raw_sampled: int) -> str:
+    if clean_sampled < clean_rows or raw_sampled < raw_rows:
+        return (f"Data profile: raw source vs clean zone (sample: {raw_sampled:,} of {raw_rows:,} raw rows, "
+                f"{clean_sampled:,} of {clean_rows:,} clean rows)")
+    return f"Data profile: raw source vs clean zone (all {raw_rows:,} raw and {clean_rows:,} clean rows)"
+
+
+def sample_frames(warehouse: Warehouse, lake: Lake, sample_rows: int = DEFAULT_SAMPLE_ROWS):
+    """(clean sample, raw sample, clean row count, raw row count); both samples are SQL-side."""
+    from ecommerce_platform.eda.manifest import CleanZoneMissingError
+    from ecommerce_platform.lake.clean import gather_sources, read_result
+
+    clean = read_result(lake)
+    if clean is None:
+        raise CleanZoneMissingError("no clean manifest: materialize clean_parquet first")
+    clean_df = warehouse.query_df(render("profile_sample.sql", limit=sample_rows), lake)
+    step = max(1, math.ceil(clean.rows_in / sample_rows))
+    _, selects = gather_sources(warehouse, lake)
+    raw_df = warehouse.query_df(raw_sample_sql(selects, step, sample_rows), lake) if selects else None
+    if raw_df is None or raw_df.empty:
+        raise CleanZoneMissingError("the raw zone has no source rows to profile: materialize raw_s3 first")
+    return _typed(clean_df), _typed(raw_df), clean.rows_clean, clean.rows_in
+
+
+def raw_sample_sql(selects: list[str], step: int, limit: int) -> str:
+    """sql/raw_sample.sql over the union of the landed sources (the canonical text shape every
+    route into the lake provides: the eight source columns, source_file, source_row, route)."""
+    from ecommerce_platform.resources.sql_dialect import read_sql
+
+    union = "\n    UNION ALL\n    ".join(f"SELECT * FROM ({s}) AS s{i}" for i, s in enumerate(selects))
+    sql = read_sql("ecommerce_platform.eda", "raw_sample.sql")
+    sql = sql.replace("{step}", str(int(step))).replace("{limit}", str(int(limit)))
+    return sql.replace("{sources}", union)  # last: the source selects may contain braces
+
+
+def _typed(df):  # noqa: ANN001
+    """Athena returns text: give the profiler real numbers, timestamps and booleans."""
+    import pandas as pd
+
+    for col in ("quantity", "unit_price", "line_total"):
+        if col in df.columns and df[col].dtype == object:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    if "invoice_ts" in df.columns and df["invoice_ts"].dtype == object:
+        df["invoice_ts"] = pd.to_datetime(df["invoice_ts"], errors="coerce")
+    for col in df.columns:
+        if col.startswith("is_") and df[col].dtype == object:
+            df[col] = df[col].map({"true": True, "false": False, True: True, False: False})
+    return df
+
+
+def build_profile(warehouse: Warehouse, lake: Lake, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> ProfileResult:
+    t0 = time.perf_counter()
+    clean_df, raw_df, clean_rows, raw_rows = sample_frames(warehouse, lake, sample_rows)
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ydata_profiling import ProfileReport, compare
+
+        t2 = time.perf_counter()
+        clean_report = ProfileReport(clean_df, title="clean zone", **_config())
+        raw_report = ProfileReport(raw_df, title="raw source", **_config())
+        for r in (clean_report, raw_report):
+            r.config.progress_bar = False  # the minimal preset turns it back on
+        # Describe both first: compare() would otherwise cut the second frame to the first's columns.
+        with contextlib.redirect_stderr(io.StringIO()):  # one of ydata's progress bars ignores the config
+            alerts = [str(a) for a in clean_report.get_description().alerts]
+            raw_alerts = [str(a) for a in raw_report.get_description().alerts]
+        title = profile_title(clean_rows, len(clean_df), raw_rows, len(raw_df))
+        report = compare([raw_report, clean_report])
+        report.config.title = title
+        report.description_set.analysis.title = title
+        html = report.to_html()
+    t3 = time.perf_counter()
+    lake.put_text(PROFILE_KEY, html)
+    return ProfileResult(
+        key=PROFILE_KEY, title=title, clean_rows=clean_rows, clean_sampled=len(clean_df), raw_rows=raw_rows,
+        raw_sampled=len(raw_df), alerts=alerts, raw_alerts=raw_alerts, size_bytes=len(html.encode()),
+        seconds={"sample_sql": round(t1 - t0, 2), "import": round(t2 - t1, 2), "profile": round(t3 - t2, 2),
+                 "total": round(time.perf_counter() - t0, 2)},
+    )
+
+
+def _config() -> dict:
+    """Fast settings: ydata's minimal mode (no correlations, interactions or duplicate search, which
+    take minutes on wide samples), no progress bars; a few sample rows shown."""
+    return {
+        "minimal": True,
+        "progress_bar": False,
+        "samples": {"head": 5, "tail": 0, "random": 5},
+    }

@@ -1,0 +1,15 @@
+-- quality_totals: whole-table counts that do not add up over months (distinct customers, products).
+SELECT
+    COUNT(*) AS lines,
+    COUNT(DISTINCT invoice_no) AS invoices,
+    COUNT(DISTINCT invoice_no) FILTER (WHERE is_cancellation) AS cancelled_invoices,
+    COUNT(DISTINCT customer_id) AS customers,
+    COUNT(DISTINCT invoice_no) FILTER (WHERE is_guest) AS guest_invoices,
+    COUNT(DISTINCT stock_code) AS stock_codes,
+    COUNT(DISTINCT stock_code) FILTER (WHERE NOT is_product) AS non_product_codes,
+    COUNT(DISTINCT country) AS countries,
+    MIN(invoice_ts) AS first_invoice,
+    MAX(invoice_ts) AS last_invoice,
+    ROUND(SUM(line_total), 2) AS gross_line_total,
+    ROUND(COALESCE(SUM(line_total) FILTER (WHERE is_sale), 0), 2) AS sales_revenue
+FROM transactions
