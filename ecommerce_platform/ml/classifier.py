@@ -1,0 +1,407 @@
+"""High-value invoice classifier: will this invoice total >= N GBP, from what is known before its total?
+
+Features come from ``invoice_features`` (strictly-prior customer history, country, time of day and
+week, basket size in lines; never the invoice's quantities, prices or total). Split by time: train on
+the earliest months, choose the decision threshold on the next months (validation), report on the
+last months (test). A baseline (logistic regression on one feature, the customer's prior average
+order) is trained and evaluated in the same run on the same split.
+
+The model is scikit-learn's HistGradientBoostingClassifier, exported to plain arrays (``npz``: the
+nodes of every tree) + JSON, and evaluated by a small numpy tree walker: nothing is pickled, and the
+exported model's probabilities equal scikit-learn's (a test checks it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from ecommerce_platform.ml.features import HISTORY_COLUMNS, INVOICE_FEATURE_COLUMNS, customer_history_sql
+from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.resources.warehouse import Warehouse, sql_str
+
+MODEL_PREFIX = "models/classifier"
+CANDIDATE_PREFIX = f"{MODEL_PREFIX}/candidate"
+CURRENT_PREFIX = f"{MODEL_PREFIX}/current"
+MIN_AUC_MARGIN = 0.05  # the model must beat the baseline's ROC-AUC by this much to be promoted
+LEAK_AUC = 0.99  # a test ROC-AUC at or above this means a leak, not a good model
+OTHER_COUNTRY = "__other__"
+BASELINE_FEATURE = "prior_avg_order"
+
+
+@dataclass
+class ClassifierSettings:
+    label_threshold_gbp: float = 1000.0
+    test_months: int = 3
+    validation_months: int = 2
+    top_countries: int = 10
+    max_iter: int = 200
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    min_samples_leaf: int = 40
+    l2_regularization: float = 1.0
+    random_state: int = 0
+
+
+class PredictInputError(ValueError):
+    """A prediction request is malformed; the message names the request and the field."""
+
+
+# ----------------------------------------------------------------------------- exported model
+@dataclass
+class ExportedGBM:
+    """A binary gradient-boosted tree ensemble as arrays: tree t owns nodes offsets[t]:offsets[t+1]."""
+
+    baseline: float
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    is_leaf: np.ndarray
+    value: np.ndarray
+    offsets: np.ndarray
+
+    @classmethod
+    def from_sklearn(cls, clf) -> "ExportedGBM":  # noqa: ANN001
+        trees = [predictors[0].nodes for predictors in clf._predictors]
+        if any(t["is_categorical"].any() for t in trees):
+            raise ValueError("categorical splits are not exportable: one-hot encode instead")
+        nodes = np.concatenate(trees)
+        offsets = np.cumsum([0] + [len(t) for t in trees]).astype(np.int64)
+        return cls(
+            baseline=float(np.ravel(clf._baseline_prediction)[0]),
+            feature=nodes["feature_idx"].astype(np.int64),
+            threshold=nodes["num_threshold"].astype(np.float64),
+            left=nodes["left"].astype(np.int64),
+            right=nodes["right"].astype(np.int64),
+            missing_left=nodes["missing_go_to_left"].astype(bool),
+            is_leaf=nodes["is_leaf"].astype(bool),
+            value=nodes["value"].astype(np.float64),
+            offsets=offsets,
+        )
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        out = np.full(len(X), self.baseline)
+        rows = np.arange(len(X))
+        for t in range(len(self.offsets) - 1):
+            base = self.offsets[t]
+            node = np.zeros(len(X), dtype=np.int64)
+            while True:
+                g = base + node
+                active = ~self.is_leaf[g]
+                if not active.any():
+                    break
+                ga = g[active]
+                x = X[rows[active], self.feature[ga]]
+                go_left = np.where(np.isnan(x), self.missing_left[ga], x <= self.threshold[ga])
+                node[active] = np.where(go_left, self.left[ga], self.right[ga])
+            out += self.value[base + node]
+        return out
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.raw(X)))
+
+    def to_npz(self) -> bytes:
+        buf = io.BytesIO()
+        arrays = {k: v for k, v in asdict(self).items() if k != "baseline"}
+        np.savez_compressed(buf, baseline=np.array([self.baseline]), **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> "ExportedGBM":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            kw = {k: z[k] for k in z.files}
+        kw["baseline"] = float(kw["baseline"][0])
+        return cls(**kw)
+
+
+# ----------------------------------------------------------------------------- design matrix
+def design_matrix(df, countries: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Numeric features + one-hot country (countries outside the list -> OTHER_COUNTRY)."""
+    import pandas as pd
+
+    X = df[list(INVOICE_FEATURE_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    country = df["country"].fillna("").astype(str).to_numpy()
+    known = np.isin(country, countries)
+    onehot = [(country == c).astype(np.float64) for c in countries]
+    onehot.append((~known).astype(np.float64))
+    names = list(INVOICE_FEATURE_COLUMNS) + [f"country={c}" for c in countries] + [f"country={OTHER_COUNTRY}"]
+    return np.column_stack([X, *onehot]), names
+
+
+def baseline_feature(df) -> np.ndarray:
+    return np.log1p(df[BASELINE_FEATURE].fillna(0).clip(lower=0).to_numpy(np.float64)).reshape(-1, 1)
+
+
+def time_split(months, test_months: int, validation_months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Masks (train, validation, test) by invoice month: the last ``test_months`` are the test, the
+    ``validation_months`` before them the validation slice, everything earlier the training set."""
+    months = np.asarray(months)
+    distinct = sorted(set(months.tolist()))
+    if len(distinct) < test_months + validation_months + 1:
+        raise ValueError(
+            f"need at least {test_months + validation_months + 1} months of invoices for a time split, "
+            f"found {len(distinct)}"
+        )
+    test_m = distinct[-test_months:]
+    val_m = distinct[-(test_months + validation_months):-test_months]
+    test = np.isin(months, test_m)
+    val = np.isin(months, val_m)
+    train = ~(test | val)
+    info = {"train_months": f"{distinct[0]}-{distinct[-(test_months + validation_months) - 1]}",
+            "validation_months": f"{val_m[0]}-{val_m[-1]}", "test_months": f"{test_m[0]}-{test_m[-1]}"}
+    return train, val, test, info
+
+
+# ----------------------------------------------------------------------------- model + training
+@dataclass
+class ClassifierModel:
+    gbm: ExportedGBM
+    feature_names: list[str]
+    countries: list[str]
+    decision_threshold: float
+    label_threshold_gbp: float
+    run_id: str = ""
+    trained_at: str = ""
+
+    def predict_proba(self, df) -> np.ndarray:
+        X, names = design_matrix(df, self.countries)
+        if names != self.feature_names:
+            raise ValueError("feature names differ from the model's: retrain the classifier")
+        return self.gbm.predict_proba(X)
+
+    def meta(self) -> dict:
+        return {
+            "format": "exported-hist-gbm/1", "feature_names": self.feature_names,
+            "countries": self.countries, "decision_threshold": self.decision_threshold,
+            "label_threshold_gbp": self.label_threshold_gbp, "run_id": self.run_id,
+            "trained_at": self.trained_at,
+        }
+
+
+@dataclass
+class ClassifierRun:
+    model: ClassifierModel
+    metrics: dict
+    baseline_metrics: dict
+    split: dict
+    train_seconds: float
+    eval_seconds: float
+    feature_importance: dict = field(default_factory=dict)
+
+    @property
+    def beats_baseline(self) -> bool:
+        auc, base = self.metrics["roc_auc"], self.baseline_metrics["roc_auc"]
+        return bool(auc >= base + MIN_AUC_MARGIN and auc < LEAK_AUC)
+
+    def summary(self) -> dict:
+        return {
+            "run_id": self.model.run_id, "metrics": self.metrics, "baseline_metrics": self.baseline_metrics,
+            "split": self.split, "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
+            "min_auc_margin": MIN_AUC_MARGIN, "leak_auc": LEAK_AUC, "beats_baseline": self.beats_baseline,
+            "baseline": f"logistic regression on log1p({BASELINE_FEATURE})",
+        }
+
+
+def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> ClassifierRun:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from ecommerce_platform.ml._threads import single_threaded
+    from ecommerce_platform.ml.metrics import best_f1_threshold, binary_metrics
+
+    s = settings or ClassifierSettings()
+    if df.empty:
+        raise ValueError("invoice_features is empty: materialize clean_parquet and invoice_features first")
+    order = [c for c in ("invoice_ts", "invoice_no") if c in df.columns]
+    df = df.sort_values(order, kind="stable").reset_index(drop=True) if order else df  # reproducible
+    y = (df["invoice_total"].to_numpy(np.float64) >= s.label_threshold_gbp).astype(int)
+    train, val, test, split = time_split(df["invoice_month"].to_numpy(), s.test_months, s.validation_months)
+    for name, mask in (("train", train), ("validation", val), ("test", test)):
+        if len(np.unique(y[mask])) < 2:
+            raise ValueError(f"the {name} slice has a single class at {s.label_threshold_gbp} GBP: "
+                             "change the threshold or the split")
+    split.update({"train_rows": int(train.sum()), "validation_rows": int(val.sum()), "test_rows": int(test.sum())})
+    countries = df.loc[train, "country"].value_counts().index[: s.top_countries].tolist()
+    X, names = design_matrix(df, countries)
+    b = baseline_feature(df)
+
+    t0 = time.perf_counter()
+    with single_threaded():
+        clf = HistGradientBoostingClassifier(
+            max_iter=s.max_iter, learning_rate=s.learning_rate, max_leaf_nodes=s.max_leaf_nodes,
+            min_samples_leaf=s.min_samples_leaf, l2_regularization=s.l2_regularization,
+            early_stopping=False, random_state=s.random_state,
+        ).fit(X[train], y[train])
+        base = LogisticRegression().fit(b[train], y[train])
+    train_seconds = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    gbm = ExportedGBM.from_sklearn(clf)
+    p_val, p_test = gbm.predict_proba(X[val]), gbm.predict_proba(X[test])
+    threshold = best_f1_threshold(y[val], p_val)
+    b_val, b_test = base.predict_proba(b[val])[:, 1], base.predict_proba(b[test])[:, 1]
+    b_threshold = best_f1_threshold(y[val], b_val)
+    metrics = binary_metrics(y[test], p_test, threshold)
+    metrics["validation_roc_auc"] = binary_metrics(y[val], p_val, threshold)["roc_auc"]
+    baseline_metrics = binary_metrics(y[test], b_test, b_threshold)
+    eval_seconds = time.perf_counter() - t1
+    model = ClassifierModel(
+        gbm=gbm, feature_names=names, countries=countries, decision_threshold=threshold,
+        label_threshold_gbp=float(s.label_threshold_gbp), run_id=uuid.uuid4().hex[:12],
+        trained_at=datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
+    )
+    return ClassifierRun(model, metrics, baseline_metrics, split, round(train_seconds, 3),
+                         round(eval_seconds, 3))
+
+
+# ----------------------------------------------------------------------------- lake I/O
+def _clean_json(obj):  # NaN is not JSON
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clean_json(v) for v in obj]
+    return obj
+
+
+def save_model(lake: Lake, model: ClassifierModel, prefix: str, summary: dict | None = None) -> str:
+    lake.put_bytes(f"{prefix}/model.npz", model.gbm.to_npz())
+    if summary is not None:
+        lake.put_text(f"{prefix}/metrics.json", json.dumps(_clean_json(summary), indent=2, sort_keys=True))
+    # model.json last: its presence marks a complete model
+    lake.put_text(f"{prefix}/model.json", json.dumps(model.meta(), indent=2))
+    return lake.uri(prefix)
+
+
+def load_model(lake: Lake, prefix: str = CURRENT_PREFIX) -> ClassifierModel:
+    if not lake.exists(f"{prefix}/model.json"):
+        raise FileNotFoundError(
+            f"no classifier at {lake.uri(prefix)}: materialize the `classifier` asset first "
+            "(a model is promoted only when it beats its baseline)"
+        )
+    meta = json.loads(lake.get_text(f"{prefix}/model.json"))
+    gbm = ExportedGBM.from_npz(lake.get_bytes(f"{prefix}/model.npz"))
+    return ClassifierModel(
+        gbm=gbm, feature_names=meta["feature_names"], countries=meta["countries"],
+        decision_threshold=float(meta["decision_threshold"]),
+        label_threshold_gbp=float(meta["label_threshold_gbp"]), run_id=meta.get("run_id", ""),
+        trained_at=meta.get("trained_at", ""),
+    )
+
+
+def publish(lake: Lake, run: ClassifierRun) -> bool:
+    """Write the run as the candidate; promote it to current only if it beats its baseline."""
+    summary = run.summary()
+    save_model(lake, run.model, CANDIDATE_PREFIX, summary)
+    if run.beats_baseline:
+        save_model(lake, run.model, CURRENT_PREFIX, summary)
+        return True
+    return False
+
+
+def read_summary(lake: Lake, prefix: str) -> dict | None:
+    key = f"{prefix}/metrics.json"
+    return json.loads(lake.get_text(key)) if lake.exists(key) else None
+
+
+# ----------------------------------------------------------------------------- predict path
+def _parse_ts(value, where: str) -> datetime:
+    if not isinstance(value, str) or not value.strip():
+        raise PredictInputError(f"{where}: 'invoice_ts' must be an ISO timestamp string, got {value!r}")
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PredictInputError(f"{where}: 'invoice_ts' {value!r} is not an ISO timestamp") from None
+    return ts.replace(tzinfo=None)
+
+
+def parse_requests(payload) -> list[dict]:
+    """Validate prediction requests (one object or a list). Each needs ``invoice_ts`` (ISO), ``country``,
+    and the basket: ``lines`` (a list of lines, counted) or ``basket_lines`` (a count);
+    ``customer_id`` is optional (absent/null: a new customer with no history)."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise PredictInputError("no request: give one JSON object or a non-empty list")
+    out = []
+    for i, item in enumerate(items):
+        where = f"request {i}"
+        if not isinstance(item, dict):
+            raise PredictInputError(f"{where}: expected a JSON object, got {type(item).__name__}")
+        ts = _parse_ts(item.get("invoice_ts", item.get("invoice_date")), where)
+        country = item.get("country")
+        if not isinstance(country, str) or not country.strip():
+            raise PredictInputError(f"{where}: 'country' must be a non-empty string")
+        if "lines" in item:
+            if not isinstance(item["lines"], list):
+                raise PredictInputError(f"{where}: 'lines' must be a list of basket lines")
+            n_lines = len(item["lines"])
+        elif "basket_lines" in item:
+            n_lines = item["basket_lines"]
+            if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 0:
+                raise PredictInputError(f"{where}: 'basket_lines' must be a non-negative integer")
+        else:
+            raise PredictInputError(f"{where}: give the basket as 'lines' (a list) or 'basket_lines' (a count)")
+        cid = item.get("customer_id")
+        if isinstance(cid, float) and cid.is_integer():
+            cid = int(cid)
+        cid = None if cid is None or str(cid).strip() == "" else str(cid).strip()
+        out.append({"customer_id": cid, "country": country.strip(), "invoice_ts": ts, "basket_lines": int(n_lines)})
+    return out
+
+
+def history_features(warehouse: Warehouse, lake: Lake, requests: list[dict]):
+    """The strictly-prior history of each request's customer at its timestamp, from the lake."""
+    values = ", ".join(
+        f"({i}, {sql_str(r['customer_id']) if r['customer_id'] else 'CAST(NULL AS VARCHAR)'}, "
+        f"CAST({sql_str(r['invoice_ts'].strftime('%Y-%m-%d %H:%M:%S'))} AS TIMESTAMP))"
+        for i, r in enumerate(requests)
+    )
+    relation = f"(SELECT * FROM (VALUES {values}) AS v(request_id, customer_id, as_of_ts))"
+    df = warehouse.query_df(customer_history_sql(relation), lake)
+    return df.sort_values("request_id").reset_index(drop=True)
+
+
+def request_frame(warehouse: Warehouse, lake: Lake, requests: list[dict]):
+    import pandas as pd
+
+    hist = history_features(warehouse, lake, requests)
+    base = pd.DataFrame({
+        "hour_of_day": [r["invoice_ts"].hour for r in requests],
+        "day_of_week": [r["invoice_ts"].isoweekday() for r in requests],
+        "basket_lines": [r["basket_lines"] for r in requests],
+        "country": [r["country"] for r in requests],
+    })
+    for col in HISTORY_COLUMNS:
+        base[col] = pd.to_numeric(hist[col], errors="coerce").to_numpy()
+    return base
+
+
+def predict(warehouse: Warehouse, lake: Lake, payload, model: ClassifierModel | None = None) -> list[dict]:
+    requests = parse_requests(payload)
+    model = model or load_model(lake)
+    frame = request_frame(warehouse, lake, requests)
+    proba = model.predict_proba(frame)
+    out = []
+    for r, p, (_, row) in zip(requests, proba, frame.iterrows()):
+        out.append({
+            "customer_id": r["customer_id"],
+            "invoice_ts": r["invoice_ts"].isoformat(),
+            "probability": round(float(p), 6),
+            "high_value": bool(p >= model.decision_threshold),
+            "label_threshold_gbp": model.label_threshold_gbp,
+            "decision_threshold": round(model.decision_threshold, 6),
+            "known_customer": bool(row["prior_orders"] > 0),
+            "model_run_id": model.run_id,
+        })
+    return out

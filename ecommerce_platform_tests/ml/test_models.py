@@ -1,0 +1,178 @@
+"""Unit tests of the models on small generated data: exported classifier equals scikit-learn, the
+leak guard, cluster naming stability, ALS orientation, holdout, metrics and the cold-start path."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecommerce_platform.ml import classifier as clf
+from ecommerce_platform.ml import recommender as rec
+from ecommerce_platform.ml import segments as seg
+from ecommerce_platform.ml.metrics import ranking_metrics
+
+
+# ----------------------------------------------------------------------------- classifier
+def test_exported_gbm_equals_sklearn_and_roundtrips_without_pickle():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(800, 5)
+    X[::9, 2] = np.nan
+    y = ((X[:, 0] + np.nan_to_num(X[:, 2], nan=0.7)) > 1.0).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    exported = clf.ExportedGBM.from_sklearn(model)
+    again = clf.ExportedGBM.from_npz(exported.to_npz())
+    Xt = rng.rand(300, 5)
+    Xt[::4, 2] = np.nan
+    np.testing.assert_allclose(again.predict_proba(Xt), model.predict_proba(Xt)[:, 1], rtol=1e-9, atol=1e-12)
+
+
+def _invoice_frame(n=3000, seed=0):
+    rng = np.random.RandomState(seed)
+    months = np.repeat([201101, 201102, 201103, 201104, 201105, 201106, 201107, 201108], n // 8)
+    df = pd.DataFrame({"invoice_month": months, "country": rng.choice(["United Kingdom", "France", "EIRE"], len(months)),
+                       "hour_of_day": rng.randint(7, 20, len(months)), "day_of_week": rng.randint(1, 8, len(months)),
+                       "basket_lines": rng.randint(1, 60, len(months))})
+    for c in clf.HISTORY_COLUMNS:
+        df[c] = rng.gamma(2.0, 100.0, len(months))
+    df["invoice_total"] = df["prior_avg_order"] * rng.lognormal(0, 0.5, len(months)) + 10 * df["basket_lines"]
+    return df
+
+
+def test_classifier_beats_a_one_feature_baseline_and_time_split_is_ordered():
+    df = _invoice_frame()
+    run = clf.train_and_evaluate(df, clf.ClassifierSettings(label_threshold_gbp=600, test_months=2,
+                                                            validation_months=2, max_iter=50))
+    assert run.split["test_months"] == "201107-201108" and run.split["validation_months"] == "201105-201106"
+    assert run.metrics["roc_auc"] > run.baseline_metrics["roc_auc"]
+    for key in ("roc_auc", "pr_auc", "precision", "recall", "f1", "positive_rate"):
+        assert 0 <= run.metrics[key] <= 1 and 0 <= run.baseline_metrics[key] <= 1
+
+
+def test_leak_guard_rejects_a_perfect_model():
+    df = _invoice_frame()
+    run = clf.train_and_evaluate(df, clf.ClassifierSettings(label_threshold_gbp=600, test_months=2,
+                                                            validation_months=2, max_iter=20))
+    run.metrics["roc_auc"] = 0.995  # what a leaked feature (the invoice total) produces
+    assert not run.beats_baseline
+
+
+def test_parse_requests_validates_with_clear_messages():
+    ok = clf.parse_requests({"customer_id": 12347, "country": "France", "invoice_ts": "2011-05-01T10:00:00",
+                             "lines": [{"stock_code": "1"}, {"stock_code": "2"}]})
+    assert ok[0]["customer_id"] == "12347" and ok[0]["basket_lines"] == 2
+    assert clf.parse_requests([{"country": "UK", "invoice_ts": "2011-05-01 10:00", "basket_lines": 3}])[0]["customer_id"] is None
+    with pytest.raises(clf.PredictInputError, match="request 1: 'invoice_ts'"):
+        clf.parse_requests([{"country": "UK", "invoice_ts": "2011-05-01", "basket_lines": 1},
+                            {"country": "UK", "invoice_ts": "yesterday", "basket_lines": 1}])
+    with pytest.raises(clf.PredictInputError, match="basket"):
+        clf.parse_requests({"country": "UK", "invoice_ts": "2011-05-01"})
+
+
+# ----------------------------------------------------------------------------- segments
+def _customers(seed=0, per=120):
+    rng = np.random.RandomState(seed)
+    groups = [(5, 25, 8000), (20, 6, 1500), (150, 3, 900), (250, 1, 150)]  # recency, frequency, monetary
+    rows = []
+    for g, (r, f, m) in enumerate(groups):
+        for i in range(per):
+            freq = max(1, int(rng.normal(f, f * 0.1)))
+            mon = float(m * rng.lognormal(0, 0.15))
+            rows.append({"customer_id": f"{g}-{i}", "recency_days": float(r * rng.lognormal(0, 0.15)),
+                         "frequency": freq, "monetary": mon, "avg_basket": mon / freq, "has_net_spend": True})
+    rows.append({"customer_id": "neg", "recency_days": 30.0, "frequency": 1, "monetary": -50.0,
+                 "avg_basket": -50.0, "has_net_spend": False})
+    rows.append({"customer_id": "refund-only", "recency_days": np.nan, "frequency": 0, "monetary": -20.0,
+                 "avg_basket": np.nan, "has_net_spend": False})
+    return pd.DataFrame(rows)
+
+
+def test_name_clusters_follows_centroids_not_ids():
+    centroids = np.array([[200, 1, 100], [5, 30, 9000], [120, 3, 900], [15, 6, 1500]], dtype=float)
+    names = seg.name_clusters(centroids)
+    assert names == ["dormant", "champions", "at risk", "loyal"]
+    perm = [2, 0, 3, 1]
+    assert seg.name_clusters(centroids[perm]) == [names[i] for i in perm]
+    assert len(set(seg.name_clusters(np.random.RandomState(0).rand(8, 3)))) == 8
+
+
+def test_segment_names_stay_with_the_same_customers_across_seeds_and_row_orders():
+    df = _customers()
+    a = seg.fit_segments(df, seg.SegmentSettings(k=4, random_state=0, silhouette_sample=300))
+    b = seg.fit_segments(df.sample(frac=1.0, random_state=5),
+                         seg.SegmentSettings(k=4, random_state=123, silhouette_sample=300))
+    m = a.table.merge(b.table, on="customer_id")
+    assert len(m) == len(df)
+    assert (m["segment_x"] == m["segment_y"]).all()
+    named = a.table.set_index("customer_id")["segment"]
+    assert named["0-0"] == "champions" and named["3-0"] == "dormant"
+    assert named["neg"] == seg.NO_NET_SPEND and named["refund-only"] == seg.NO_NET_SPEND
+    assert a.n_excluded == 2 and set(a.silhouettes) == set(range(2, 9))
+    assert seg.scatter_png(a.table)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------- recommender
+def _interactions(seed=0, users=120, items=60):
+    rng = np.random.RandomState(seed)
+    rows = []
+    for u in range(users):
+        taste = u % 3  # three groups of customers buying from three blocks of products
+        n_inv = rng.randint(1, 5)
+        for k in range(n_inv):
+            for i in rng.choice(np.arange(taste * 20, taste * 20 + 20), size=4, replace=False):
+                rows.append({"customer_id": f"u{u:03d}", "stock_code": f"P{i:03d}", "invoice_no": f"{u}-{k}",
+                             "quantity": int(rng.randint(1, 12)), "invoice_rank_desc": n_inv - k,
+                             "customer_invoices": n_inv})
+    return pd.DataFrame(rows)
+
+
+def test_als_matrix_is_users_by_items():
+    df = _interactions()
+    users, items = np.sort(df.customer_id.unique()), np.sort(df.stock_code.unique())
+    counts = rec.user_item_matrix(df, users, items)
+    assert counts.shape == (len(users), len(items))
+    model, _ = rec.fit_als(counts, rec.ALSParams(factors=8, iterations=5))
+    assert model.user_factors.shape[0] == len(users)
+    assert model.item_factors.shape[0] == len(items)
+
+
+def test_holdout_removes_the_last_invoice_of_eligible_customers_only():
+    df = _interactions()
+    train, held = rec.holdout(df, 1, min_invoices=2)
+    assert (held.invoice_rank_desc == 1).all() and (held.customer_invoices >= 2).all()
+    assert not set(held.invoice_no) & set(train.invoice_no)
+    single = df[df.customer_invoices == 1]
+    assert set(single.invoice_no) <= set(train.invoice_no)  # never evaluated, still used for training
+
+
+def test_ranking_metrics_on_a_known_example():
+    m = ranking_metrics([[1, 2, 3], [4, 5, 6]], [{1, 3}, {9}], k=3, n_items=10)
+    assert m["precision_at_3"] == pytest.approx((2 / 3 + 0) / 2)
+    assert m["recall_at_3"] == pytest.approx((1 + 0) / 2)
+    assert m["map_at_3"] == pytest.approx(((1 + 2 / 3) / 2 + 0) / 2)
+    assert m["coverage"] == pytest.approx(0.6)
+
+
+def test_als_beats_popularity_on_structured_data_and_serves_cold_start(tmp_path):
+    from ecommerce_platform.resources.lake import LocalLake
+
+    df = _interactions(users=240)
+    grid = (rec.ALSParams(factors=8, regularization=0.1, alpha=1.0, iterations=10, scaling="log"),)
+    run = rec.train_and_evaluate(df, rec.ALSSettings(min_invoices=2, grid=grid))
+    assert run.metrics["precision_at_10"] > run.popularity_metrics["precision_at_10"]
+    lake = LocalLake(path=str(tmp_path / "lake"))
+    catalog = pd.DataFrame({"stock_code": run.items, "description": [f"thing {c}" for c in run.items]})
+    rec.save_model(lake, run, catalog)
+    assert not list((tmp_path / "lake").rglob("*.pkl")) and not list((tmp_path / "lake").rglob("*.pickle"))
+    model = rec.Recommender.load(lake)
+    known = model.recommend("u000", n=5)
+    bought = set(df[df.customer_id == "u000"].stock_code)
+    assert known["known_customer"] and not bought & {i["stock_code"] for i in known["items"]}
+    assert all(i["description"].startswith("thing ") for i in known["items"])
+    with_bought = model.recommend("u000", n=40, include_purchased=True)
+    assert bought & {i["stock_code"] for i in with_bought["items"]}
+    cold = model.recommend("nobody", n=3)
+    assert not cold["known_customer"] and "cold start" in cold["message"] and len(cold["items"]) == 3
+    assert model.similar("p001", n=3)["items"][0]["stock_code"] != "P001"
+    with pytest.raises(rec.UnknownItemError, match="unknown stock code 'NOPE'"):
+        model.similar("nope")
