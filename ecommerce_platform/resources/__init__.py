@@ -47,3 +47,9 @@ def build_resources(settings: Settings | None = None) -> dict:
 
 # key -> factory(settings); filled by the layers' resource modules (see definitions.py).
 LAYER_RESOURCES: dict = {}
+
+# The stream (ingestion layer): the embedded durable log locally, Kinesis in aws.
+from ecommerce_platform.resources.stream import Stream, build_stream  # noqa: E402
+
+LAYER_RESOURCES["stream"] = build_stream
+__all__ += ["Stream", "build_stream"]

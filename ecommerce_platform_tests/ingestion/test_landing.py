@@ -1,0 +1,238 @@
+"""Landing the stream like Firehose: exactly once through crashes, malformed records to the error
+prefix, sensors, and the stream's records reaching clean_parquet (alone and next to the batch)."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from ecommerce_platform.ingestion.landing import CONSUMER, FAULT_ENV, land_stream
+from ecommerce_platform.ingestion.producer import produce, source_records
+from ecommerce_platform.resources.lake import LocalLake
+from ecommerce_platform.resources.stream import LocalStream
+from ecommerce_platform_tests.conftest import REPO_ROOT, platform_environment
+from ecommerce_platform_tests.ingestion.test_producer import write_csv
+
+
+def landed_lines(lake_dir, prefix="raw/stream"):
+    out = []
+    for p in sorted((lake_dir / prefix).rglob("*.gz")):
+        out += [json.loads(line) for line in gzip.decompress(p.read_bytes()).splitlines()]
+    return out
+
+
+def _setup(tmp_path, shards=2):
+    stream = LocalStream(path=str(tmp_path / "data" / "stream"), name="ecommerce-transactions", shards=shards)
+    stream.ensure()
+    return stream, LocalLake(path=str(tmp_path / "data" / "lake"))
+
+
+def test_landing_layout_checkpoint_and_idempotence(tmp_path):
+    stream, lake = _setup(tmp_path)
+    src = write_csv(tmp_path / "t.csv", 1000)
+    produce(stream, source_records(src))
+    result = land_stream(stream, lake, batch_records=300)
+    assert result.records_landed == 1000 and result.records_failed == 0
+    keys = lake.list("raw/stream")
+    assert keys and all(
+        k.split("/")[2].startswith("year=") and k.split("/")[3].startswith("month=")
+        and k.split("/")[4].startswith("day=") and k.endswith(".ndjson.gz") for k in keys)
+    name = keys[0].rsplit("/", 1)[1]
+    assert name.startswith("shard-00000") and len(name.split("-")) == 4
+    ids = [r["line_id"] for r in landed_lines(tmp_path / "data" / "lake")]
+    assert len(ids) == 1000 == len(set(ids))
+    assert set(stream.read_checkpoint(CONSUMER)["shards"]) == set(stream.shard_ids())
+    again = land_stream(stream, lake)
+    assert again.records_read == 0 and lake.list("raw/stream") == keys
+
+
+def test_malformed_records_go_to_the_error_prefix_with_their_reason(tmp_path):
+    stream, lake = _setup(tmp_path, shards=1)
+    good = b'{"InvoiceNo":"1","StockCode":"A","Quantity":"2","InvoiceDate":"2011-01-01 10:00:00","UnitPrice":"1.5"}\n'
+    stream.put_records([(good, "1"), (b"this is not json\n", "2"),
+                        (b'{"InvoiceNo":"3","StockCode":"B"}\n', "3")])
+    result = land_stream(stream, lake)
+    assert result.records_landed == 1 and result.records_failed == 2
+    errors = landed_lines(tmp_path / "data" / "lake", "raw/stream_errors")
+    assert all(k.startswith("raw/stream_errors/processing-failed/year=") for k in lake.list("raw/stream_errors"))
+    reasons = sorted(e["errorMessage"] for e in errors)
+    assert reasons[0].startswith("invalid JSON") and reasons[1].startswith("missing or empty required keys: Quantity")
+    import base64
+
+    assert b"this is not json\n" in [base64.b64decode(e["rawData"]) for e in errors]
+    assert [r["InvoiceNo"] for r in landed_lines(tmp_path / "data" / "lake")] == ["1"]
+
+
+@pytest.mark.parametrize("point", ["before_write", "after_write"])
+def test_landing_killed_mid_batch_then_restarted_lands_each_record_once(tmp_path, point):
+    stream, lake = _setup(tmp_path)
+    src = write_csv(tmp_path / "t.csv", 2000)
+    produce(stream, source_records(src, count=1200))
+    with platform_environment(tmp_path / "data"):
+        env = dict(os.environ)
+    cmd = [sys.executable, "-m", "ecommerce_platform.cli", "land", "--batch-records", "400"]
+    crashed = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, FAULT_ENV: point}, capture_output=True, text=True)
+    assert crashed.returncode == -9, crashed.stderr  # SIGKILL at the injected point
+    assert stream.read_checkpoint(CONSUMER)["pending"]  # the batch's intent survived the crash
+    if point == "after_write":
+        assert lake.list("raw/stream")  # the object was written, the checkpoint was not moved
+    # more records arrive before the restart: the redone batch must keep its range (no duplicate)
+    more = list(source_records(src))[1200:]
+    produce(stream, iter(more))
+    restarted = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "1 interrupted batch(es) redone" in restarted.stdout
+    ids = [r["line_id"] for r in landed_lines(tmp_path / "data" / "lake")]
+    assert len(ids) == 2000 and len(set(ids)) == 2000  # none lost, none twice
+    assert stream.read_checkpoint(CONSUMER)["pending"] == {}
+
+
+def test_raw_objects_sensor(tmp_path):
+    from ecommerce_platform.ingestion.sensors import raw_objects_sensor
+
+    stream, lake = _setup(tmp_path)
+    ctx = dg.build_sensor_context(resources={"lake": lake})
+    assert isinstance(raw_objects_sensor(ctx), dg.SkipReason)  # empty lake: nothing to do
+    produce(stream, source_records(write_csv(tmp_path / "t.csv", 50)))
+    land_stream(stream, lake)
+    ctx = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx.cursor)
+    run = raw_objects_sensor(ctx)
+    assert isinstance(run, dg.RunRequest) and run.run_key.startswith("raw-")
+    ctx2 = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx.cursor)
+    assert isinstance(raw_objects_sensor(ctx2), dg.SkipReason)  # nothing new since the cursor
+    lake.put_text("raw/batch/_manifests/abc.json", "{}")  # a new landed batch
+    ctx3 = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx2.cursor)
+    assert isinstance(raw_objects_sensor(ctx3), dg.RunRequest)
+
+
+def test_stream_landing_sensor(tmp_path):
+    from ecommerce_platform.ingestion.sensors import stream_landing_sensor
+
+    stream, lake = _setup(tmp_path)
+    ctx = dg.build_sensor_context(resources={"stream": stream})
+    assert isinstance(stream_landing_sensor(ctx), dg.SkipReason)
+    produce(stream, source_records(write_csv(tmp_path / "t.csv", 20)))
+    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources={"stream": stream})), dg.RunRequest)
+    land_stream(stream, lake)
+    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources={"stream": stream})), dg.SkipReason)
+
+
+def test_job_and_sensor_definitions():
+    from ecommerce_platform.definitions import defs
+
+    job = defs.resolve_job_def("clean_downstream_job")
+    assert dg.AssetKey("clean_parquet") in job.asset_layer.executable_asset_keys
+    assert dg.AssetKey("raw_s3") not in job.asset_layer.executable_asset_keys
+    for name in ("raw_objects_sensor", "stream_landing_sensor"):
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
+    assert dg.AssetKey("raw_stream") in defs.resolve_asset_graph().get(dg.AssetKey("clean_parquet")).parent_keys
+
+
+def _meta(result, key):
+    return {k: v.value for k, v in result.asset_materializations_for_node(key)[-1].metadata.items()}
+
+
+@pytest.mark.graph
+def test_produce_20000_then_land_reaches_clean_parquet(tmp_path, real_source):
+    """`ecommerce produce --count 20000`, then the landing: exactly 20,000 records in the raw zone,
+    and clean_parquet takes them (the stream as its only source)."""
+    from ecommerce_platform.ingestion.assets import raw_stream
+    from ecommerce_platform.lake.assets import clean_parquet
+    from ecommerce_platform.resources import build_resources
+
+    data_dir = tmp_path / "data"
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(real_source)):
+        env = dict(os.environ)
+        out = subprocess.run([sys.executable, "-m", "ecommerce_platform.cli", "produce", "--count", "20000"],
+                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "sent 20,000 records" in out.stdout
+        result = dg.materialize([raw_stream, clean_parquet], resources=build_resources())
+        assert result.success
+        assert _meta(result, "raw_stream")["records_landed"] == 20_000
+        lines = landed_lines(data_dir / "lake")
+        assert len(lines) == 20_000 and len({r["line_id"] for r in lines}) == 20_000
+        assert {int(r["line_id"].split(":")[1]) for r in lines} == set(range(1, 20_001))
+        clean = _meta(result, "clean_parquet")
+        assert clean["rows_in"] == 20_000
+        assert clean["rows_in"] == clean["rows_clean"] + clean["rows_quarantined"] + clean["rows_duplicate"]
+        import duckdb
+
+        glob = str(data_dir / "lake" / "clean" / "transactions" / "**" / "*.parquet")
+        sources = duckdb.sql(f"SELECT DISTINCT source FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()
+        assert sources == [("stream",)]
+        # a second landing + clean: nothing new, the clean zone is reused
+        again = dg.materialize([raw_stream, clean_parquet], resources=build_resources())
+        assert _meta(again, "raw_stream")["records_landed"] == 0
+        assert _meta(again, "clean_parquet")["reused_previous_output"] is True
+
+
+def test_a_line_arriving_by_both_routes_is_counted_once(tmp_path):
+    from ecommerce_platform.ingestion.assets import raw_s3, raw_stream
+    from ecommerce_platform.lake.assets import clean_parquet
+    from ecommerce_platform.resources import build_resources
+
+    src = write_csv(tmp_path / "t.csv", 600)
+    data_dir = tmp_path / "data"
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(src)):
+        resources = build_resources()
+        produce(resources["stream"], source_records(src, count=250))  # the first 250 lines also stream in
+        result = dg.materialize([raw_s3, raw_stream, clean_parquet], resources=resources)
+        assert result.success
+        clean = _meta(result, "clean_parquet")
+        assert clean["rows_in"] == 850
+        assert clean["rows_clean"] == 600 and clean["rows_duplicate"] == 250 and clean["rows_quarantined"] == 0
+        import duckdb
+
+        glob = str(data_dir / "lake" / "clean" / "transactions" / "**" / "*.parquet")
+        assert duckdb.sql(f"SELECT count(*), count(DISTINCT line_id) FROM read_parquet('{glob}', hive_partitioning=true)"
+                          ).fetchone() == (600, 600)
+        for check in result.get_asset_check_evaluations():
+            assert check.passed, check.check_name
+
+
+@pytest.mark.aws
+def test_aws_firehose_objects_reach_clean_and_raw_stream_only_reports(aws_env):
+    """aws: Firehose's gzipped NDJSON objects (its own names) in S3 are read by the clean transform;
+    raw_stream does not drain Kinesis (Firehose does) and reports the objects."""
+    import gzip as gz
+
+    from ecommerce_platform.ingestion.assets import raw_stream
+    from ecommerce_platform.lake.clean import run_clean
+    from ecommerce_platform.resources import build_resources
+
+    os.environ["ECOMMERCE_WAREHOUSE"] = "duckdb"
+    try:
+        resources = build_resources()
+        lake = resources["lake"]
+        lines = [json.dumps({"InvoiceNo": f"9{i:05d}", "StockCode": "85123A", "Description": "X",
+                             "Quantity": 2 + i, "InvoiceDate": "2011-03-01 10:00:00", "UnitPrice": 1.25,
+                             "CustomerID": "17850", "Country": "France"}) for i in range(30)]
+        lake.put_bytes("raw/stream/year=2026/month=01/day=02/ecommerce-transactions-to-s3-1-2026-01-02-10-00-00-abc.gz",
+                       gz.compress(("\n".join(lines[:20]) + "\n").encode()))
+        lake.put_bytes("raw/stream/year=2026/month=01/day=03/ecommerce-transactions-to-s3-1-2026-01-03-10-00-00-def.gz",
+                       gz.compress(("\n".join(lines[20:]) + "\n").encode()))
+        result = dg.materialize([raw_stream], resources=resources)
+        assert result.success
+        meta = _meta(result, "raw_stream")
+        assert meta["objects_total"] == 2 and meta["landed_by"] == "Kinesis Data Firehose"
+        assert "records_landed" not in meta
+        clean = run_clean(resources["warehouse"], lake)
+        assert clean.rows_in == 30 and clean.rows_clean == 30
+        assert sum(p.startswith("stream:") for p in clean.sources) == 2
+    finally:
+        os.environ.pop("ECOMMERCE_WAREHOUSE", None)
+
+
+def test_a_second_concurrent_landing_is_refused(tmp_path):
+    from ecommerce_platform.resources.stream import StreamError
+
+    stream, lake = _setup(tmp_path)
+    with stream.consumer_lock(CONSUMER):
+        with pytest.raises(StreamError, match="already running"):
+            land_stream(stream, lake)
+    assert land_stream(stream, lake).records_read == 0
