@@ -19,6 +19,7 @@ VIEW_TAGS = {"layer": "analytics"}
     key="athena_views",
     deps=["clean_parquet"],
     group_name="analytics",
+    pool="zone_analytics",
     kinds={"athena", "duckdb", "sql"},
     code_version="1",
     description="The analytics views (daily, monthly, product, country, customer sales and returns), "
@@ -63,6 +64,7 @@ def athena_views(
     key="sales_dashboard",
     deps=["athena_views"],
     group_name="analytics",
+    pool="zone_analytics",
     kinds={"html", "python"},
     code_version="1",
     description="The sales dashboard (daily sales, monthly trend, top products, sales by country, "

@@ -16,7 +16,7 @@ from ecommerce_platform.resources.warehouse import Warehouse
 PROFILE_CODE_VERSION = "1"
 QUALITY_CODE_VERSION = "1"
 FIGURES_CODE_VERSION = "1"
-COMMON = {"group_name": "eda", "owners": ["team:data-platform"], "deps": ["clean_parquet"]}
+COMMON = {"group_name": "eda", "pool": "zone_reports", "owners": ["team:data-platform"], "deps": ["clean_parquet"]}
 
 
 def _reused(context: dg.AssetExecutionContext, name: str) -> None:

@@ -12,6 +12,7 @@ from ecommerce_platform.resources.stream import Stream
 @dg.asset(
     key="raw_s3",
     group_name="ingestion",
+    pool="zone_raw",
     kinds={"s3", "python"},
     code_version="1",
     description="The source transactions landed byte for byte in the lake's raw zone, "
@@ -54,6 +55,7 @@ def raw_s3(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeResul
 @dg.asset(
     key="raw_stream",
     group_name="ingestion",
+    pool="zone_raw",
     kinds={"kinesis", "s3", "python"},
     code_version="1",
     description="Stream records landed like Firehose: NDJSON objects under raw/stream/year=/month=/day=/ "

@@ -15,8 +15,9 @@ MAX_QUARANTINE_SHARE = 0.05
 
 @dg.asset(
     key="clean_parquet",
-    deps=["raw_s3"],
+    deps=["raw_s3", "raw_stream"],
     group_name="lake",
+    pool="zone_clean",
     kinds={"duckdb", "parquet", "sql"},
     code_version="1",
     description="Raw transactions typed, validated and deduplicated by one SQL transform in the "

@@ -31,6 +31,7 @@ def _feature_asset(table_name: str, description: str):
         name=table_name,
         deps=["clean_parquet"],
         group_name="ml",
+        pool="zone_features",
         kinds={"duckdb", "sql", "parquet"},
         code_version="1",
         description=description,
@@ -86,6 +87,7 @@ class ClassifierConfig(dg.Config):
     key="classifier",
     deps=["invoice_features"],
     group_name="ml",
+    pool="zone_models",
     kinds={"scikitlearn", "python"},
     code_version="1",
     description="High-value invoice classifier (total >= threshold GBP) from what is known before the "
@@ -165,6 +167,7 @@ class SegmentsConfig(dg.Config):
     key="segments",
     deps=["customer_features", "clean_parquet"],
     group_name="ml",
+    pool="zone_models",
     kinds={"scikitlearn", "parquet", "duckdb"},
     code_version="1",
     description="Customer segments: K-Means on log-scaled RFM, named from centroid profiles; table "
@@ -227,6 +230,7 @@ class ALSConfig(dg.Config):
     key="als_model",
     deps=["user_item_interactions"],
     group_name="ml",
+    pool="zone_models",
     kinds={"python", "numpy"},
     code_version="1",
     description="Implicit ALS recommender on users x items confidence; tuned on validation, evaluated on "
