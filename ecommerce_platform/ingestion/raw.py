@@ -129,28 +129,42 @@ def land_source(
         return _from_manifest(data, noop=True)
     day = (ingest_date or dt.datetime.now(dt.timezone.utc).date()).isoformat()
     key = f"{RAW_BATCH_PREFIX}/ingest_date={day}/{spec.sha256[:12]}/{source.path.name}"
-    uri = lake.upload_file(source.path, key)
     read_key = key
-    if spec.format == "xlsx":
-        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-            out = Path(tmp) / "converted.parquet"
-            spec.rows = convert_xlsx_to_parquet(source.path, spec, out)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        converted = None
+        if spec.format == "xlsx":
+            # convert before anything is written: a workbook that fails here leaves no trace in the lake
+            converted = Path(tmp) / "converted.parquet"
+            spec.rows = convert_xlsx_to_parquet(source.path, spec, converted)
             spec.column_types = {name: "string" for name in spec.columns.values()}
             read_key = f"raw/converted/{spec.sha256[:12]}/data.parquet"
-            lake.upload_file(out, read_key)
             from ecommerce_platform.ingestion.source import _date_order, source_select_sql
 
             import duckdb
 
             with duckdb.connect() as con:
-                spec.slash_date_order = _date_order(con, source_select_sql(str(out), spec))
-    landed = Landed(
-        key=key, uri=lake.uri(key), sha256=spec.sha256, size_bytes=spec.size_bytes,
-        format=spec.format, rows=spec.rows, ingest_date=day, origin=source.origin, noop=False,
-        spec=spec, read_key=read_key,
-    )
-    # the manifest is written last: a crash before it leaves no landed batch, and re-landing redoes it
-    lake.put_text(manifest_key, json.dumps(landed.manifest(), indent=2, sort_keys=True))
+                spec.slash_date_order = _date_order(con, source_select_sql(str(converted), spec))
+        written: list[str] = []
+        try:
+            lake.upload_file(source.path, key)
+            written.append(key)
+            if converted is not None:
+                lake.upload_file(converted, read_key)
+                written.append(read_key)
+            landed = Landed(
+                key=key, uri=lake.uri(key), sha256=spec.sha256, size_bytes=spec.size_bytes,
+                format=spec.format, rows=spec.rows, ingest_date=day, origin=source.origin, noop=False,
+                spec=spec, read_key=read_key,
+            )
+            # the manifest is written last: it is what makes the batch exist for the clean transform
+            lake.put_text(manifest_key, json.dumps(landed.manifest(), indent=2, sort_keys=True))
+        except BaseException:
+            for k in written:  # no half-landed batch: objects without a manifest are removed
+                try:
+                    lake.delete_prefix(k)
+                except Exception:  # noqa: BLE001 - keep the original error
+                    log.warning("could not remove %s after a failed landing", k)
+            raise
     return landed
 
 

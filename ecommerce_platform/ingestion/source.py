@@ -54,6 +54,7 @@ class SourceSpec:
     encoding: str = "utf-8"
     delimiter: str | None = None
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> column name in the file
+    header: list[str] = field(default_factory=list)  # every column of the file, in file order
     column_types: dict[str, str] = field(default_factory=dict)  # file column -> Glue type (Parquet)
     slash_date_order: str = "dmy"  # for 'a/b/yyyy' dates: dmy (day-first) or mdy
     rows: int = 0
@@ -177,6 +178,7 @@ def inspect_source(path: str | Path, con=None) -> SourceSpec:  # noqa: ANN001
         else:  # xlsx: read the header row only
             names = _xlsx_header(path)
         spec.columns = map_columns(path, names)
+        spec.header = [str(n) for n in names]
         if fmt == "csv":
             spec.rows = _count_rows(con, source_select_sql(str(path), spec))
         elif fmt == "xlsx":

@@ -1,13 +1,16 @@
 """The clean transform: raw batch files (and stream records) -> typed, deduplicated, partitioned Parquet.
 
-One SQL transform (``sql/typed_lines.sql`` + ``clean_transactions.sql``/``quarantine.sql``/
-``reconciliation.sql``) run by the warehouse engine. Every input row ends up in exactly one of:
-clean, quarantine (with a reason), or duplicate (an exact repeat of a clean row).
+One SQL transform run by the warehouse engine: ``sql/typed_lines.sql`` types every input line and
+gives the reason it is rejected; ``line_groups.sql`` folds exact duplicates together (the one relation
+materialised); ``clean_transactions.sql``, ``quarantine.sql`` and ``reconciliation.sql`` read it.
+Every input row ends up in exactly one of: clean, quarantine (with a reason), or duplicate (an exact
+repeat of a clean row).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -75,16 +78,26 @@ def typed_lines_sql(sources: list[str]) -> str:
     if not sources:
         raise NoSourceDataError("no source data in the raw zone: materialize raw_s3 first")
     union = "\n    UNION ALL\n    ".join(f"SELECT * FROM ({s}) AS s{i}" for i, s in enumerate(sources))
-    return read_sql(SQL_PACKAGE, "typed_lines.sql").replace("{sources}", union)
+    # the placeholder stands alone on its line: a mention of it in a comment is left alone
+    template = read_sql(SQL_PACKAGE, "typed_lines.sql")
+    rendered, n = re.subn(r"(?m)^[ \t]*\{sources\}[ \t]*$", lambda _: "    " + union, template)
+    if n != 1:
+        raise ValueError("typed_lines.sql must hold the {sources} placeholder alone on one line")
+    return rendered
 
 
-def render(name: str, typed: str, clean: str = "clean_transactions") -> str:
+SQL_FILES = (
+    "typed_lines.sql", "line_groups.sql", "clean_transactions.sql", "quarantine.sql", "reconciliation.sql",
+)
+
+
+def render(name: str, typed: str = "typed_lines", groups: str = "line_groups") -> str:
     """The SQL file with its relations substituted (names of temporary tables, or subqueries)."""
     codes, prefix_test = non_product_sql()
     return (
         read_sql(SQL_PACKAGE, name)
         .replace("{typed_lines}", typed)
-        .replace("{clean_transactions}", clean)
+        .replace("{line_groups}", groups)
         .replace("{non_product_codes}", codes)
         .replace("{non_product_prefix_test}", prefix_test)
     )
@@ -103,7 +116,7 @@ def gather_sources(warehouse: Warehouse, lake: Lake) -> tuple[list[str], list[st
 
 def fingerprint(parts: list[str]) -> str:
     h = hashlib.sha256()
-    for name in ("typed_lines.sql", "clean_transactions.sql", "quarantine.sql", "reconciliation.sql"):
+    for name in SQL_FILES:
         h.update(read_sql(SQL_PACKAGE, name).encode())
     h.update(repr(non_product_sql()).encode())
     for p in sorted(parts):
@@ -124,20 +137,20 @@ def run_clean(warehouse: Warehouse, lake: Lake, force: bool = False) -> CleanRes
     typed = typed_lines_sql(selects)
     t0 = time.perf_counter()
     clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
+    # One relation is materialised (line_groups: typed lines with duplicates folded, source text
+    # kept only for rejected lines); both outputs and the reconciliation read it.
     (rows_clean, rows_quarantined), stats = warehouse.run_transform(
         lake,
-        temps=[
-            ("typed_lines", typed),
-            ("clean_transactions", render("clean_transactions.sql", "typed_lines")),
-            ("quarantined_lines", render("quarantine.sql", "typed_lines")),
-        ],
+        temps=[("line_groups", render("line_groups.sql", typed))],
         outputs=[
-            (f"SELECT {clean_cols} FROM clean_transactions", CLEAN_PREFIX, ("year", "month")),
-            ("SELECT * FROM quarantined_lines", QUARANTINE_PREFIX, ()),
+            (f"SELECT {clean_cols} FROM ({render('clean_transactions.sql')}) AS c", CLEAN_PREFIX,
+             ("year", "month")),
+            (render("quarantine.sql"), QUARANTINE_PREFIX, ()),
         ],
         stats_sql=(
-            render("reconciliation.sql", "typed_lines", clean="clean_transactions"),
-            "SELECT reason, COUNT(*) AS n FROM quarantined_lines GROUP BY reason ORDER BY n DESC",
+            render("reconciliation.sql"),
+            "SELECT reject_reason AS reason, COUNT(*) AS n FROM line_groups WHERE reject_reason IS NOT NULL "
+            "GROUP BY reject_reason ORDER BY n DESC, reason",
         ),
     )
     recon = stats[0].iloc[0]
@@ -171,3 +184,7 @@ def read_result(lake: Lake) -> CleanResult | None:
     if not lake.exists(CLEAN_MANIFEST):
         return None
     return CleanResult(**json.loads(lake.get_text(CLEAN_MANIFEST)))
+
+
+# The stream route registers itself in EXTRA_SOURCES (ingestion/stream_source.py).
+import ecommerce_platform.ingestion.stream_source  # noqa: E402,F401

@@ -147,6 +147,9 @@ class LocalLake(Lake):
             return 0
         n = sum(1 for p in base.rglob("*") if p.is_file())
         shutil.rmtree(base)
+        parent = base.parent
+        if parent.name == "_staging" and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()  # the last staging folder gone: leave no empty _staging behind
         return n
 
     def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:

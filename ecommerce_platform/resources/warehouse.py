@@ -178,10 +178,12 @@ class DuckDBWarehouse(Warehouse):
                     stagings.append(staging)
                     counts.append(self._copy(con, lake, select, staging, partition_by))
                 stats = [con.execute(q).df() for q in stats_sql]
-        except duckdb.Error as exc:
-            for staging in stagings:
+        except BaseException as exc:
+            for staging in stagings:  # nothing is published unless every output was written
                 lake.delete_prefix(staging)
-            raise WarehouseError(f"DuckDB: {exc}") from exc
+            if isinstance(exc, duckdb.Error):
+                raise WarehouseError(f"DuckDB: {exc}") from exc
+            raise
         for staging, (_, prefix, _) in zip(stagings, outputs):
             lake.publish_prefix(staging, prefix)
         return counts, stats
@@ -300,36 +302,50 @@ class AthenaWarehouse(Warehouse):
                 rows.append(values)
         return pd.DataFrame(rows, columns=header or [])
 
-    def write_query(self, sql, lake, final_prefix, partition_by=()):  # noqa: ANN001
+    def ctas_statement(self, table: str, trino_select: str, location: str, partition_by=()) -> str:  # noqa: ANN001
+        """CREATE TABLE ... AS (Trino) writing ZSTD Parquet at ``location``; partition columns must be
+        the select's last columns (an Athena rule)."""
+        props = ["format = 'PARQUET'", "write_compression = 'ZSTD'",
+                 f"external_location = {sql_str(location)}"]
+        if partition_by:
+            props.append("partitioned_by = ARRAY[" + ", ".join(sql_str(ident(c)) for c in partition_by) + "]")
+        return f"CREATE TABLE {ident(table)} WITH ({', '.join(props)}) AS {trino_select}"
+
+    def _write_staging(self, sql: str, lake: Lake, staging: str, partition_by=()) -> int:  # noqa: ANN001
+        """CTAS the query's rows into ``staging`` (metadata-only table dropped afterwards); row count."""
         from ecommerce_platform.resources.sql_dialect import to_trino
 
-        staging = lake.staging_prefix(final_prefix)
         tmp = f"tmp_{uuid.uuid4().hex[:12]}"
-        props = ["format = 'PARQUET'", "write_compression = 'ZSTD'",
-                 f"external_location = {sql_str(lake.uri(staging) + '/')}"]
-        if partition_by:
-            props.append("partitioned_by = ARRAY[" + ", ".join(sql_str(c) for c in partition_by) + "]")
-        self.run(f"CREATE TABLE {tmp} WITH ({', '.join(props)}) AS {to_trino(sql)}")
+        self.run(self.ctas_statement(tmp, to_trino(sql), lake.uri(staging) + "/", partition_by))
         try:
             count_df = self.query_df(f"SELECT count(*) AS n FROM {tmp}")
-            n = int(count_df.iloc[0, 0]) if len(count_df) else 0
+            return int(count_df.iloc[0, 0]) if len(count_df) else 0
         finally:
             self.run(f"DROP TABLE IF EXISTS {tmp}")  # metadata only: the data stays in staging
+
+    def write_query(self, sql, lake, final_prefix, partition_by=()):  # noqa: ANN001
+        staging = lake.staging_prefix(final_prefix)
+        try:
+            n = self._write_staging(sql, lake, staging, partition_by)
+        except BaseException:
+            lake.delete_prefix(staging)
+            raise
         lake.publish_prefix(staging, final_prefix)
         return n
 
     def run_transform(self, lake, temps, outputs, stats_sql=()):  # noqa: ANN001
+        from ecommerce_platform.resources.sql_dialect import to_trino
+
         run_id = uuid.uuid4().hex[:12]
         scratch = f"_scratch/{run_id}"
         names: dict[str, str] = {}
 
         def sub(sql: str) -> str:
             for name, table in names.items():
-                sql = re.sub(rf"\b{name}\b", table, sql)
+                sql = re.sub(rf"\b{re.escape(name)}\b", table, sql)
             return sql
 
-        from ecommerce_platform.resources.sql_dialect import to_trino
-
+        stagings: list[str] = []
         try:
             for name, select in temps:
                 table = f"tmp_{run_id}_{ident(name)}"
@@ -339,12 +355,23 @@ class AthenaWarehouse(Warehouse):
                     f"{sql_str(location)}) AS {to_trino(sub(select))}"
                 )
                 names[name] = table
-            counts = [self.write_query(sub(sql), lake, prefix, pb) for sql, prefix, pb in outputs]
+            counts = []
+            for sql, prefix, partition_by in outputs:
+                staging = lake.staging_prefix(prefix)
+                stagings.append(staging)
+                counts.append(self._write_staging(sub(sql), lake, staging, partition_by))
             stats = [self.query_df(sub(q)) for q in stats_sql]
+        except BaseException:
+            for staging in stagings:
+                lake.delete_prefix(staging)
+            raise
         finally:
             for table in names.values():
                 self.run(f"DROP TABLE IF EXISTS {table}")
             lake.delete_prefix(scratch)
+        # every output was written: publish them together
+        for staging, (_, prefix, _) in zip(stagings, outputs):
+            lake.publish_prefix(staging, prefix)
         return counts, stats
 
     def register_table(self, name, lake, prefix, columns, partitions=()):  # noqa: ANN001
@@ -390,29 +417,46 @@ class AthenaWarehouse(Warehouse):
         self.run(f"CREATE OR REPLACE VIEW {ident(name)} AS {to_trino(select_sql)}")
 
     def source_select(self, lake: Lake, batch) -> str:  # noqa: ANN001
-        """Register the landed raw file as an external Glue table and select it in the canonical shape."""
+        """Register the landed raw file as an external Glue table and select it in the canonical shape.
+
+        The table's columns are positional (``c0..cN``, every column of the file in file order): CSV is
+        read by position by the OpenCSV SerDe, and Parquet with ``parquet.column.index.access``, so
+        file column names that are not valid Athena identifiers ("Customer ID") need no quoting."""
         from ecommerce_platform.lake.schema import SOURCE_COLUMNS
 
         spec = batch.spec
         table = f"raw_batch_{batch.sha256[:12]}"
         folder = lake.uri(batch.read_key).rsplit("/", 1)[0] + "/"
-        names = list(dict.fromkeys(spec.columns.values()))
+        if spec.format == "xlsx":  # read from its text-typed Parquet conversion (mapped columns only)
+            file_columns = [(n, "string") for n in dict.fromkeys(spec.columns.values())]
+        elif spec.format == "parquet":
+            file_columns = list(spec.column_types.items()) or [
+                (n, "string") for n in dict.fromkeys(spec.columns.values())
+            ]
+        else:
+            file_columns = [(n, "string") for n in (spec.header or dict.fromkeys(spec.columns.values()))]
+        cols = [{"Name": f"c{i}", "Type": typ} for i, (_, typ) in enumerate(file_columns)]
+        position = {name: i for i, (name, _) in reversed(list(enumerate(file_columns)))}
         if spec.format in ("parquet", "xlsx"):
-            cols = [{"Name": n.lower(), "Type": spec.column_types.get(n, "string")} for n in names]
             storage = {
                 "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
                 "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                    "Parameters": {"parquet.column.index.access": "true"},
+                },
             }
             params = {"classification": "parquet"}
         else:
-            cols = [{"Name": f"c{i}", "Type": "string"} for i, _ in enumerate(names)]
+            serde = {"separatorChar": spec.delimiter or ",", "quoteChar": '"', "escapeChar": "\\"}
+            if spec.encoding != "utf-8":
+                serde["serialization.encoding"] = "ISO-8859-1"
             storage = {
                 "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
                 "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
                 "SerdeInfo": {
                     "SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                    "Parameters": {"separatorChar": spec.delimiter or ",", "quoteChar": '"'},
+                    "Parameters": serde,
                 },
             }
             params = {"classification": "csv", "skip.header.line.count": "1"}
@@ -426,14 +470,16 @@ class AthenaWarehouse(Warehouse):
             glue.update_table(DatabaseName=self.database, TableInput=table_input)
         except glue.exceptions.EntityNotFoundException:
             glue.create_table(DatabaseName=self.database, TableInput=table_input)
-        col_of = {n: (n.lower() if spec.format != "csv" else f"c{i}") for i, n in enumerate(names)}
         select = []
         for canonical in SOURCE_COLUMNS:
             original = spec.columns.get(canonical)
-            expr = f"CAST({col_of[original]} AS VARCHAR)" if original else "CAST(NULL AS VARCHAR)"
+            expr = (
+                f"CAST(c{position[original]} AS VARCHAR)" if original in position
+                else "CAST(NULL AS VARCHAR)"
+            )
             select.append(f"{expr} AS {canonical}")
         return (
             f"SELECT {', '.join(select)}, {sql_str(lake.uri(batch.read_key))} AS source_file, "
             f"CAST(row_number() OVER () AS BIGINT) AS source_row, 'batch' AS route, "
-            f"'{spec.slash_date_order}' AS date_order FROM {table}"
+            f"{sql_str(spec.slash_date_order)} AS date_order FROM {ident(table)}"
         )

@@ -17,11 +17,13 @@ def _meta(result, key):
 
 def test_raw_and_clean_on_real_file(platform_env, real_source):
     from ecommerce_platform.ingestion.assets import raw_s3
+    from ecommerce_platform.lake import assets as lake_assets
     from ecommerce_platform.lake.assets import clean_parquet
     from ecommerce_platform.resources import build_resources
 
     resources = build_resources()
-    result = dg.materialize([raw_s3, clean_parquet], resources=resources)
+    checks = dg.load_asset_checks_from_modules([lake_assets])
+    result = dg.materialize([raw_s3, clean_parquet, *checks], resources=resources)
     assert result.success
     raw = _meta(result, "raw_s3")
     assert raw["rows"] == REAL_ROWS
@@ -31,7 +33,10 @@ def test_raw_and_clean_on_real_file(platform_env, real_source):
     assert clean["rows_duplicate"] == 5_268
     assert clean["rows_in"] == clean["rows_clean"] + clean["rows_quarantined"] + clean["rows_duplicate"]
     assert clean["rows_quarantined"] == 2  # the two negative-price bad-debt adjustments
-    for check in result.get_asset_check_evaluations():
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {
+        "clean_schema", "clean_reconciliation", "clean_required_not_null", "clean_row_count_bounds"}
+    for check in evaluations:
         assert check.passed, check.check_name
 
     # The landed file is byte-identical to the source, under an ingest-date partition.
@@ -63,7 +68,7 @@ def test_raw_and_clean_on_real_file(platform_env, real_source):
     wh.close()
 
     # Materializing again: raw is a no-op, clean is reused, figures identical.
-    again = dg.materialize([raw_s3, clean_parquet], resources=resources)
+    again = dg.materialize([raw_s3, clean_parquet, *checks], resources=resources)
     assert _meta(again, "raw_s3")["newly_landed"] == 0
     clean2 = _meta(again, "clean_parquet")
     assert clean2["reused_previous_output"] is True

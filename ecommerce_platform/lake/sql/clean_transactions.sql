@@ -1,15 +1,11 @@
--- clean_transactions: valid lines, exact duplicates removed (same values in all eight source
--- columns, after typing), with the flags every downstream layer uses. `copies` counts how many
--- input lines each clean line stands for (copies - 1 of them were duplicates); it is not written.
+-- clean_transactions: the valid lines, exact duplicates removed (see line_groups.sql), with the
+-- flags every downstream layer uses; the partition columns (year, month) last.
 --
 -- THE definition of a sale, used by every view and model:
 --   is_sale = not a cancellation AND quantity > 0 AND unit_price > 0 AND a real product
 -- (a real product: not postage, carriage, fees, manual lines, discounts, samples, bad-debt
 -- adjustments or gift vouchers; see NON_PRODUCT_CODES in lake/schema.py).
 WITH valid AS (
-    SELECT * FROM {typed_lines} WHERE reject_reason IS NULL
-),
-dedup AS (
     SELECT
         invoice_no_t AS invoice_no,
         stock_code_t AS stock_code,
@@ -19,18 +15,16 @@ dedup AS (
         price_num AS unit_price,
         customer_id_t AS customer_id,
         country_t AS country,
-        MIN(route) AS source,
-        COUNT(*) AS copies
-    FROM valid
-    GROUP BY invoice_no_t, stock_code_t, description_t, quantity_num, invoice_ts_t, price_num,
-             customer_id_t, country_t
+        source
+    FROM {line_groups}
+    WHERE reject_reason IS NULL
 ),
 flagged AS (
     SELECT
         *,
         STARTS_WITH(invoice_no, 'C') AS is_cancellation,
         NOT (stock_code IN ({non_product_codes}) OR {non_product_prefix_test}) AS is_product
-    FROM dedup
+    FROM valid
 )
 SELECT
     invoice_no,
@@ -53,6 +47,5 @@ SELECT
                   CAST(invoice_ts AS VARCHAR), CAST(unit_price AS VARCHAR),
                   COALESCE(customer_id, ''), country)) AS line_id,
     CAST(YEAR(invoice_ts) AS INTEGER) AS year,
-    CAST(MONTH(invoice_ts) AS INTEGER) AS month,
-    copies
+    CAST(MONTH(invoice_ts) AS INTEGER) AS month
 FROM flagged

@@ -4,5 +4,5 @@ SELECT
     reject_reason AS reason,
     source_file,
     source_row
-FROM {typed_lines}
+FROM {line_groups}
 WHERE reject_reason IS NOT NULL

@@ -1,6 +1,7 @@
 -- reconciliation: every input line is clean, quarantined, or a duplicate of a clean line.
 SELECT
-    (SELECT COUNT(*) FROM {typed_lines}) AS rows_in,
-    (SELECT COUNT(*) FROM {typed_lines} WHERE reject_reason IS NOT NULL) AS rows_quarantined,
-    (SELECT COALESCE(SUM(copies - 1), 0) FROM {clean_transactions}) AS rows_duplicate,
-    (SELECT COUNT(*) FROM {clean_transactions}) AS rows_clean
+    COALESCE(SUM(copies), 0) AS rows_in,
+    COALESCE(SUM(copies) FILTER (WHERE reject_reason IS NOT NULL), 0) AS rows_quarantined,
+    COALESCE(SUM(copies - 1) FILTER (WHERE reject_reason IS NULL), 0) AS rows_duplicate,
+    COUNT(*) FILTER (WHERE reject_reason IS NULL) AS rows_clean
+FROM {line_groups}

@@ -1,6 +1,8 @@
 -- typed_lines: every input line (batch files and stream records), typed, with the reason it is
--- rejected (NULL when it is valid). {sources} is a UNION ALL of the source selects, each giving the
+-- rejected (NULL when it is valid). The sources placeholder is a UNION ALL of the source selects, each giving the
 -- canonical text columns plus source_file, source_row, route and date_order ('dmy' or 'mdy').
+-- The source text (and where the line came from) is carried only for rejected lines, the ones the
+-- quarantine shows; a valid line is fully described by its typed values.
 -- Dialect: DuckDB, restricted to what transpiles to Trino (checked in the tests).
 WITH src AS (
     {sources}
@@ -30,22 +32,51 @@ norm AS (
         COALESCE(NULLIF(TRIM(country), ''), 'Unspecified') AS country_t,
         src.*
     FROM src
+),
+checked AS (
+    SELECT
+        *,
+        CASE
+            -- the common case first: one cheap test passes every valid line
+            WHEN invoice_no_t IS NOT NULL AND stock_code_t IS NOT NULL
+                 AND quantity_num BETWEEN -1e9 AND 1e9 AND quantity_num = ROUND(quantity_num)
+                 AND price_num BETWEEN 0 AND 1e9
+                 AND invoice_ts_t BETWEEN TIMESTAMP '1990-01-01 00:00:00' AND TIMESTAMP '2100-01-01 00:00:00'
+                THEN NULL
+            -- otherwise the first rule the line breaks
+            WHEN invoice_no_t IS NULL THEN 'missing invoice_no'
+            WHEN stock_code_t IS NULL THEN 'missing stock_code'
+            WHEN quantity IS NULL OR TRIM(quantity) = '' THEN 'missing quantity'
+            WHEN NOT (quantity_num BETWEEN -1e9 AND 1e9) OR quantity_num IS NULL THEN 'unparsable quantity'
+            WHEN quantity_num <> ROUND(quantity_num) THEN 'non-integer quantity'
+            WHEN unit_price IS NULL OR TRIM(unit_price) = '' THEN 'missing unit_price'
+            WHEN NOT (price_num BETWEEN -1e9 AND 1e9) OR price_num IS NULL THEN 'unparsable unit_price'
+            WHEN price_num < 0 THEN 'negative unit_price'
+            WHEN invoice_date IS NULL OR TRIM(invoice_date) = '' THEN 'missing invoice_date'
+            WHEN invoice_ts_t IS NULL THEN 'unparsable invoice_date'
+            ELSE 'invoice_date out of range'
+        END AS reject_reason
+    FROM norm
 )
 SELECT
-    *,
-    CASE
-        WHEN invoice_no_t IS NULL THEN 'missing invoice_no'
-        WHEN stock_code_t IS NULL THEN 'missing stock_code'
-        WHEN quantity IS NULL OR TRIM(quantity) = '' THEN 'missing quantity'
-        WHEN NOT (quantity_num BETWEEN -1e9 AND 1e9) OR quantity_num IS NULL THEN 'unparsable quantity'
-        WHEN quantity_num <> ROUND(quantity_num) THEN 'non-integer quantity'
-        WHEN unit_price IS NULL OR TRIM(unit_price) = '' THEN 'missing unit_price'
-        WHEN NOT (price_num BETWEEN -1e9 AND 1e9) OR price_num IS NULL THEN 'unparsable unit_price'
-        WHEN price_num < 0 THEN 'negative unit_price'
-        WHEN invoice_date IS NULL OR TRIM(invoice_date) = '' THEN 'missing invoice_date'
-        WHEN invoice_ts_t IS NULL THEN 'unparsable invoice_date'
-        WHEN invoice_ts_t < TIMESTAMP '1990-01-01 00:00:00' OR invoice_ts_t > TIMESTAMP '2100-01-01 00:00:00'
-            THEN 'invoice_date out of range'
-        ELSE NULL
-    END AS reject_reason
-FROM norm
+    invoice_no_t,
+    stock_code_t,
+    description_t,
+    quantity_num,
+    price_num,
+    invoice_ts_t,
+    customer_id_t,
+    country_t,
+    route,
+    reject_reason,
+    CASE WHEN reject_reason IS NOT NULL THEN invoice_no END AS invoice_no,
+    CASE WHEN reject_reason IS NOT NULL THEN stock_code END AS stock_code,
+    CASE WHEN reject_reason IS NOT NULL THEN description END AS description,
+    CASE WHEN reject_reason IS NOT NULL THEN quantity END AS quantity,
+    CASE WHEN reject_reason IS NOT NULL THEN invoice_date END AS invoice_date,
+    CASE WHEN reject_reason IS NOT NULL THEN unit_price END AS unit_price,
+    CASE WHEN reject_reason IS NOT NULL THEN customer_id END AS customer_id,
+    CASE WHEN reject_reason IS NOT NULL THEN country END AS country,
+    CASE WHEN reject_reason IS NOT NULL THEN source_file END AS source_file,
+    CASE WHEN reject_reason IS NOT NULL THEN source_row END AS source_row
+FROM checked

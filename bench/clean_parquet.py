@@ -1,0 +1,230 @@
+"""Benchmark of clean_parquet's transform (``run_clean(warehouse, lake, force=True)`` after landing).
+
+Cases: the real file (1x) and the file replicated 10x and 100x (generated in a temp dir with DuckDB;
+InvoiceNo gets a numeric offset per replica, so rows stay distinct across replicas and the benchmark
+is not all duplicates). Baseline, measured in the same run: the seed's way of cleaning (pandas reads
+a CSV of the data, dropna, writes Parquet partitioned by country), at 1x and 10x. Also the time to
+load the Dagster definitions.
+
+Every measured case runs in its own subprocess; its peak RSS is read from os.wait4's rusage of that
+child. Prints a table and the ratios vs the baseline.
+
+    .venv/bin/python bench/clean_parquet.py                    # 1x, 10x, 100x
+    .venv/bin/python bench/clean_parquet.py --scales 1,10      # quicker
+    .venv/bin/python bench/clean_parquet.py --data-dir /tmp/bench_data   # keep/reuse generated files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get("ECOMMERCE_TEST_SOURCE", REPO.parent / "shared" / "data" / "online_retail.parquet"))
+
+
+# --- workers (run in a child process) --------------------------------------------------------------
+
+def worker_clean(source: str, work: str, threads: int, memory_limit: str, repeat: int) -> dict:
+    import datetime as dt
+
+    from ecommerce_platform.ingestion.raw import ResolvedSource, land_source
+    from ecommerce_platform.lake.clean import run_clean
+    from ecommerce_platform.resources.lake import LocalLake
+    from ecommerce_platform.resources.warehouse import DuckDBWarehouse
+
+    lake = LocalLake(path=str(Path(work) / "lake"))
+    warehouse = DuckDBWarehouse(
+        path=str(Path(work) / "warehouse.duckdb"), threads=threads, memory_limit=memory_limit
+    )
+    landed = land_source(lake, ResolvedSource(Path(source), "env", "bench"), ingest_date=dt.date(2024, 1, 1))
+    runs = []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        result = run_clean(warehouse, lake, force=True)
+        runs.append((time.perf_counter() - t0, result.engine_seconds, time.process_time() - c0))
+    wall, engine, cpu = min(runs)
+    return {
+        "rows_in": result.rows_in, "rows_clean": result.rows_clean,
+        "rows_quarantined": result.rows_quarantined, "rows_duplicate": result.rows_duplicate,
+        "landed_rows": landed.rows, "wall": wall, "engine": engine, "cpu": cpu, "runs": len(runs),
+    }
+
+
+def worker_pandas(source_csv: str, out: str) -> dict:
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    df = pd.read_csv(source_csv, encoding="utf-8", dtype={"InvoiceNo": str, "StockCode": str})
+    rows_in = len(df)
+    df = df.dropna()
+    df.to_parquet(out, partition_cols=["Country"], index=False)
+    return {"rows_in": rows_in, "rows_clean": len(df), "wall": time.perf_counter() - t0,
+            "engine": None, "cpu": time.process_time() - c0}
+
+
+def worker_import() -> dict:
+    t0 = time.perf_counter()
+    import ecommerce_platform.definitions  # noqa: F401
+
+    return {"wall": time.perf_counter() - t0}
+
+
+# --- parent ----------------------------------------------------------------------------------------
+
+def run_child(args: list[str]) -> dict:
+    """Run this script as a worker in a child process; returns its JSON result + the child's peak RSS
+    (MiB), read from the rusage os.wait4 returns for that child."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", *args], stdout=subprocess.PIPE, stderr=err, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        )
+        out = proc.stdout.read()
+        proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"worker {args} failed:\n{err.read().decode()[-3000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["process_wall"] = time.perf_counter() - t0
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
+    return result
+
+
+def generate(data_dir: Path, scales: list[int], csv_scales: list[int]) -> dict:
+    import duckdb
+
+    files: dict = {}
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order=false")
+    for n in scales:
+        target = data_dir / f"online_retail_{n}x.parquet"
+        if n == 1:
+            target = REAL
+        elif not target.exists():
+            t0 = time.perf_counter()
+            tmp = target.with_suffix(".tmp")
+            # replica r: the numeric part of InvoiceNo + r * 1,000,000 (6-digit invoices: prefix-free),
+            # the letter prefix (C, A) kept; replica 0 is the original file.
+            con.execute(f"""
+                COPY (
+                  SELECT CASE
+                           WHEN r = 0 THEN InvoiceNo
+                           WHEN regexp_matches(InvoiceNo, '^[A-Za-z]*[0-9]+$')
+                           THEN regexp_extract(InvoiceNo, '^([A-Za-z]*)', 1)
+                                || CAST(CAST(regexp_extract(InvoiceNo, '([0-9]+)$', 1) AS BIGINT) + r * 1000000 AS VARCHAR)
+                           ELSE InvoiceNo || '-' || CAST(r AS VARCHAR)
+                         END AS InvoiceNo,
+                         StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID, Country
+                  FROM range({n}) AS t(r) CROSS JOIN read_parquet('{REAL}')
+                ) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)
+            """)
+            os.replace(tmp, target)
+            print(f"  generated {target.name} in {time.perf_counter() - t0:.1f}s", flush=True)
+        files[("parquet", n)] = target
+    for n in csv_scales:
+        target = data_dir / f"online_retail_{n}x.csv"
+        if not target.exists():
+            tmp = target.with_suffix(".tmp")
+            con.execute(f"COPY (SELECT * FROM read_parquet('{files[('parquet', n)]}')) TO '{tmp}' (HEADER, DELIMITER ',')")
+            os.replace(tmp, target)
+        files[("csv", n)] = target
+    con.close()
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
+    ap.add_argument("--scales", default="1,10,100")
+    ap.add_argument("--baseline-scales", default="1,10")
+    ap.add_argument("--threads", type=int, default=2, help="DuckDB threads (the target is on 2 cores)")
+    ap.add_argument("--memory-limit", default="2500MB", help="DuckDB memory_limit")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of the transform per case at 1x (best)")
+    ap.add_argument("--data-dir", help="where generated files go (kept); default: a temp dir")
+    args, rest = ap.parse_known_args()
+
+    if args.worker is not None:
+        kind, *wargs = args.worker
+        if kind == "clean":
+            res = worker_clean(wargs[0], wargs[1], int(wargs[2]), wargs[3], int(wargs[4]))
+        elif kind == "pandas":
+            res = worker_pandas(wargs[0], wargs[1])
+        else:
+            res = worker_import()
+        print(json.dumps(res))
+        return
+
+    scales = [int(s) for s in args.scales.split(",") if s]
+    base_scales = [int(s) for s in args.baseline_scales.split(",") if s]
+    own_tmp = args.data_dir is None
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench_clean_"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"cpu cores: {os.cpu_count()}, DuckDB threads {args.threads}, memory_limit {args.memory_limit}; "
+          f"data in {data_dir}", flush=True)
+    try:
+        files = generate(data_dir, sorted(set(scales) | set(base_scales)), base_scales)
+        rows = []
+        imp = [run_child(["import"]) for _ in range(3)]
+        best_imp = min(imp, key=lambda r: r["wall"])
+        rows.append(("load definitions", "-", None, best_imp["wall"], None, None, best_imp["peak_rss_mib"]))
+        results = {}
+        for n in scales:
+            work = data_dir / f"work_{n}x"
+            shutil.rmtree(work, ignore_errors=True)
+            res = run_child(["clean", str(files[("parquet", n)]), str(work), str(args.threads),
+                             args.memory_limit, str(args.repeat if n == 1 else 1)])
+            shutil.rmtree(work, ignore_errors=True)
+            assert res["rows_in"] == res["rows_clean"] + res["rows_quarantined"] + res["rows_duplicate"]
+            results[("clean", n)] = res
+            rows.append((f"clean_parquet {n}x", f"{res['rows_in']:,}", res["engine"], res["wall"],
+                         res["cpu"], res["rows_in"] / res["wall"], res["peak_rss_mib"]))
+            print(f"  clean {n}x: {res}", flush=True)
+        for n in base_scales:
+            out = data_dir / f"pandas_out_{n}x"
+            shutil.rmtree(out, ignore_errors=True)
+            res = run_child(["pandas", str(files[("csv", n)]), str(out)])
+            shutil.rmtree(out, ignore_errors=True)
+            results[("pandas", n)] = res
+            rows.append((f"seed pandas {n}x (baseline)", f"{res['rows_in']:,}", None, res["wall"],
+                         res["cpu"], res["rows_in"] / res["wall"], res["peak_rss_mib"]))
+            print(f"  pandas {n}x: {res}", flush=True)
+    finally:
+        if own_tmp:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    print()
+    print(f"| case | rows in | engine s | wall s | cpu s | rows/s | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, n_rows, engine, wall, cpu, rps, rss in rows:
+        print(f"| {name} | {n_rows} | {f(engine, '.3f')} | {f(wall, '.3f')} | {f(cpu, '.2f')} | "
+              f"{f(rps, ',.0f')} | {f(rss, ',.0f')} |")
+    print()
+    for n in base_scales:
+        if ("clean", n) in results and ("pandas", n) in results:
+            c, p = results[("clean", n)], results[("pandas", n)]
+            print(f"{n}x: clean_parquet wall {c['wall']:.2f}s vs seed pandas {p['wall']:.2f}s -> "
+                  f"ratio baseline/clean {p['wall'] / c['wall']:.2f} (>1: clean_parquet faster); peak RSS {c['peak_rss_mib']:.0f} vs "
+                  f"{p['peak_rss_mib']:.0f} MiB ({c['peak_rss_mib'] / p['peak_rss_mib']:.2f}x)")
+    print()
+    print("targets: engine <= 0.5 s at 1x; <= 60 s and <= 4096 MiB peak RSS at 100x (2 cores); "
+          "load definitions <= 2 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""Bad source files: each gives a SourceError naming the file and the problem, or a counted quarantine
+with the reason; and never leaves partial output in the lake (no raw object without its manifest,
+no staging folder, the clean zone of a previous good run intact)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ecommerce_platform.ingestion.source import SourceError, inspect_source
+from ecommerce_platform.lake import clean as clean_mod
+from ecommerce_platform.lake.clean import CLEAN_MANIFEST, CLEAN_PREFIX, run_clean
+from ecommerce_platform.resources.warehouse import WarehouseError
+from ecommerce_platform_tests.conftest import platform_environment
+from ecommerce_platform_tests.ingestion.test_source_formats import (
+    CLASSIC,
+    ROWS,
+    _frame,
+    _write_xlsx,
+    clean_file,
+    quarantine_frame,
+)
+
+HEADER = ",".join(CLASSIC)
+GOOD_LINE = "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom"
+
+
+def _write(path: Path, content: bytes | str) -> Path:
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def _truncated_parquet(path: Path) -> Path:
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_parquet(path, index=False)
+    data = path.read_bytes()
+    return _write(path, data[: len(data) // 2])
+
+
+BAD_FILES = {
+    "empty.csv": (lambda p: _write(p, b""), "empty"),
+    "header_only.csv": (lambda p: _write(p, HEADER + "\n"), "no data rows"),
+    "missing_column.csv": (
+        lambda p: _write(p, "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,CustomerID,Country\n"
+                            "536365,85123A,X,6,2010-12-01 08:26:00,17850,United Kingdom\n"),
+        "missing required column(s) unit_price",
+    ),
+    "garbage.csv": (lambda p: _write(p, bytes(range(256)) * 64), "binary content"),
+    "garbage.parquet": (lambda p: _write(p, b"PAR1" + os.urandom(4096)), "truncated Parquet"),
+    "truncated.parquet": (_truncated_parquet, "truncated Parquet"),
+    "wrong_delimiter.csv": (
+        lambda p: _write(p, HEADER.replace(",", "#") + "\n" + GOOD_LINE.replace(",", "#") + "\n"),
+        "not a transactions CSV: found 1 column(s)",
+    ),
+    "header_only.xlsx": (lambda p: _write_xlsx(p, _frame().iloc[:0]), "no data rows"),
+    "not_a_workbook.xlsx": (lambda p: _write(p, b"PK\x03\x04" + b"\x00" * 200), "damaged or truncated"),
+    "legacy.xls": (lambda p: _write(p, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 500), "legacy Excel"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_file_gets_a_clear_error_and_leaves_no_trace(tmp_path, name):
+    make, problem = BAD_FILES[name]
+    path = make(tmp_path / name)
+    lake_dir = tmp_path / "work" / "lake"
+    with pytest.raises(SourceError) as info:
+        clean_file(path, tmp_path / "work")
+    message = str(info.value)
+    assert str(path) in message and problem in message, message
+    assert info.value.path == str(path)
+    # nothing landed: no raw object, no manifest, no converted workbook, no temporary file
+    assert not lake_dir.exists() or [p for p in lake_dir.rglob("*") if p.is_file()] == []
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SourceError, match="does not exist") as info:
+        inspect_source(tmp_path / "nope.csv")
+    assert str(tmp_path / "nope.csv") in str(info.value)
+
+
+def test_unparsable_values_are_quarantined_with_their_reason(tmp_path):
+    lines = [
+        GOOD_LINE,
+        "536366,22633,BAD QUANTITY,abc,2010-12-01 08:28:00,1.85,17850,United Kingdom",
+        "536367,22634,BAD PRICE,2,2010-12-01 08:28:00,£1.85,17850,United Kingdom",
+        "536368,22635,BAD DATE,2,not a date,1.85,17850,United Kingdom",
+        "536369,22636,IMPOSSIBLE DATE,2,2011-02-31 10:00:00,1.85,17850,United Kingdom",
+        "536370,22637,FRACTIONAL,2.5,2010-12-01 08:28:00,1.85,17850,United Kingdom",
+        ",22638,NO INVOICE,2,2010-12-01 08:28:00,1.85,17850,United Kingdom",
+        "536371,22639,NEGATIVE PRICE,2,2010-12-01 08:28:00,-1.85,17850,United Kingdom",
+        "536372,22640,ANCIENT,2,1900-01-01 00:00:00,1.85,17850,United Kingdom",
+        "536373,22641,NO PRICE,2,2010-12-01 08:28:00,,17850,United Kingdom",
+        GOOD_LINE,  # an exact duplicate of the first line
+    ]
+    path = _write(tmp_path / "unparsable.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    result, lake, _ = clean_file(path, tmp_path / "work")
+    assert result.rows_in == len(lines)
+    assert result.rows_in == result.rows_clean + result.rows_quarantined + result.rows_duplicate
+    assert (result.rows_clean, result.rows_quarantined, result.rows_duplicate) == (1, 9, 1)
+    q = quarantine_frame(lake)
+    assert list(zip(q["source_row"], q["reason"])) == [
+        (2, "unparsable quantity"), (3, "unparsable unit_price"), (4, "unparsable invoice_date"),
+        (5, "unparsable invoice_date"), (6, "non-integer quantity"), (7, "missing invoice_no"),
+        (8, "negative unit_price"), (9, "invoice_date out of range"), (10, "missing unit_price"),
+    ]
+    # the quarantine keeps the source text as it was, and the file it came from
+    assert q.loc[0, "quantity"] == "abc" and q.loc[1, "unit_price"] == "£1.85"
+    assert set(q["source_file"]) == {lake.uri(f"raw/batch/ingest_date=2024-05-06/{result.sources[0][6:18]}/unparsable.csv")}
+    assert result.quarantine_by_reason["unparsable invoice_date"] == 2
+
+
+def test_ragged_csv_lines_are_quarantined_not_dropped(tmp_path):
+    lines = [
+        GOOD_LINE,
+        "536366,22633,SHORT LINE,2,2010-12-01 08:28:00",  # 3 fields missing
+        "536367,22634,LONG LINE,2,2010-12-01 08:28:00,1.85,17850,United Kingdom,extra,fields",
+        "536368,22635,FINE,2,2010-12-01 08:28:00,1.85,17850,France",
+    ]
+    path = _write(tmp_path / "ragged.csv", HEADER + "\n" + "\n".join(lines) + "\n")
+    result, lake, _ = clean_file(path, tmp_path / "work")
+    assert result.rows_in == len(lines)
+    assert result.rows_in == result.rows_clean + result.rows_quarantined + result.rows_duplicate
+    q = quarantine_frame(lake)
+    assert (2, "missing unit_price") in set(zip(q["source_row"], q["reason"]))
+    assert result.rows_quarantined >= 1
+
+
+def test_source_row_numbers_point_at_the_line_in_a_large_csv(tmp_path):
+    """Rejected lines deep in a multi-chunk CSV carry their true 1-based data row number."""
+    n = 120_000
+    df = pd.DataFrame({
+        "InvoiceNo": [str(500000 + i) for i in range(n)], "StockCode": "85123A", "Description": "X",
+        "Quantity": "1", "InvoiceDate": "2011-01-02 10:00:00", "UnitPrice": "1.5", "CustomerID": "17850",
+        "Country": "United Kingdom",
+    })
+    bad_rows = [7, 65_537, 119_999]
+    for r in bad_rows:
+        df.loc[r - 1, "Quantity"] = f"bad{r}"
+    path = tmp_path / "big.csv"
+    df.to_csv(path, index=False)
+    result, lake, _ = clean_file(path, tmp_path / "work")
+    q = quarantine_frame(lake)
+    assert list(q["source_row"]) == bad_rows
+    assert list(q["quantity"]) == [f"bad{r}" for r in bad_rows]
+    assert result.rows_clean == n - len(bad_rows)
+
+
+def _lake_snapshot(lake_dir: Path) -> dict[str, bytes]:
+    return {p.relative_to(lake_dir).as_posix(): p.read_bytes() for p in lake_dir.rglob("*") if p.is_file()}
+
+
+def test_a_failing_run_leaves_the_previous_good_run_intact(tmp_path, real_source):
+    """raw_s3 on a bad file fails with the file named; the previous clean zone and raw zone survive."""
+    from ecommerce_platform.ingestion.assets import raw_s3
+    from ecommerce_platform.lake.assets import clean_parquet
+    from ecommerce_platform.resources import build_resources
+
+    good = tmp_path / "good.csv"
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    bad = _truncated_parquet(tmp_path / "bad.parquet")
+    data_dir = tmp_path / "data"
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(good)):
+        assert dg.materialize([raw_s3, clean_parquet], resources=build_resources()).success
+    before = _lake_snapshot(data_dir / "lake")
+    assert any(k.startswith(CLEAN_PREFIX) for k in before) and CLEAN_MANIFEST in before
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(bad)):
+        result = dg.materialize([raw_s3, clean_parquet], resources=build_resources(), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert str(bad) in str(failure.event_specific_data.error) and "truncated Parquet" in str(
+        failure.event_specific_data.error
+    )
+    assert _lake_snapshot(data_dir / "lake") == before
+
+
+def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
+    """The engine fails while computing (a runtime error in a source's rows): no staging folder is
+    left and the previous clean zone, quarantine and manifest are byte-identical."""
+    good = tmp_path / "good.csv"
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    result, lake, warehouse = clean_file(good, tmp_path / "work")
+    lake_dir = Path(lake.root)
+    before = _lake_snapshot(lake_dir)
+
+    # a second route whose rows fail at run time
+    def failing_source(lake_, warehouse_):
+        return ["extra:boom"], [
+            "SELECT CAST(NULL AS VARCHAR) AS invoice_no, 'X' AS stock_code, 'x' AS description, "
+            "'1' AS quantity, '2011-01-01' AS invoice_date, '1' AS unit_price, NULL AS customer_id, "
+            "'UK' AS country, CAST(error('engine failure injected by the test') AS VARCHAR) AS source_file, "
+            "CAST(1 AS BIGINT) AS source_row, 'stream' AS route, 'dmy' AS date_order"
+        ]
+
+    monkeypatch.setattr(clean_mod, "EXTRA_SOURCES", [failing_source])
+    with pytest.raises(WarehouseError, match="engine failure injected"):
+        run_clean(warehouse, lake, force=True)
+    after = _lake_snapshot(lake_dir)
+    assert after == before
+    assert [p for p in lake_dir.rglob("*") if "_staging" in p.name or "_staging" in p.parts] == []
+
+
+def test_xlsx_failing_conversion_leaves_no_raw_object(tmp_path):
+    """A workbook whose header is fine but which has no rows fails during conversion, after the
+    header check: the raw object must not stay behind without its manifest."""
+    path = _write_xlsx(tmp_path / "empty_rows.xlsx", _frame().iloc[:0])
+    with pytest.raises(SourceError, match="no data rows"):
+        clean_file(path, tmp_path / "work")
+    lake_dir = tmp_path / "work" / "lake"
+    assert not lake_dir.exists() or [p for p in lake_dir.rglob("*") if p.is_file()] == []
+
+
+def test_landing_a_good_file_after_a_bad_one_works(tmp_path):
+    bad = _write(tmp_path / "empty.csv", b"")
+    with pytest.raises(SourceError):
+        clean_file(bad, tmp_path / "work")
+    good = tmp_path / "good.csv"
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    result, lake, _ = clean_file(good, tmp_path / "work")
+    assert result.rows_clean == len(ROWS)
+    assert [k for k in lake.list("raw/batch") if k.endswith("good.csv")] == [
+        f"raw/batch/ingest_date={dt.date(2024, 5, 6).isoformat()}/{result.sources[0][6:18]}/good.csv"
+    ]
+
+
+def test_a_crash_between_the_two_outputs_publishes_neither(tmp_path, monkeypatch):
+    """The clean output is written to staging, then writing the quarantine fails: neither output is
+    published, no staging folder is left, the previous run's files are byte-identical."""
+    import duckdb
+
+    from ecommerce_platform.resources.warehouse import DuckDBWarehouse
+
+    good = tmp_path / "good.csv"
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    _, lake, warehouse = clean_file(good, tmp_path / "work")
+    lake_dir = Path(lake.root)
+    before = _lake_snapshot(lake_dir)
+    real_copy = DuckDBWarehouse._copy
+    calls = []
+
+    def copy_then_crash(self, con, lake_, select, staging, partition_by):
+        calls.append(staging)
+        if len(calls) == 2:
+            assert [p for p in (lake_dir / "clean" / "_staging").rglob("*.parquet")], "clean staged"
+            raise duckdb.IOException("disk full (injected by the test)")
+        return real_copy(self, con, lake_, select, staging, partition_by)
+
+    monkeypatch.setattr(DuckDBWarehouse, "_copy", copy_then_crash)
+    with pytest.raises(WarehouseError, match="disk full"):
+        run_clean(warehouse, lake, force=True)
+    assert len(calls) == 2
+    assert _lake_snapshot(lake_dir) == before
+    assert [p for p in lake_dir.rglob("*") if "_staging" in p.parts or p.name == "_staging"] == []
