@@ -1,0 +1,116 @@
+-- One row of facts per product (stock code with at least one sale), from the clean table `transactions`.
+-- Sales are `is_sale` (never cancellations); returns are `is_return` product lines.
+-- Runs after the temporary relations of basket_ids.sql and half_pairs.sql (warehouse.run_transform), which
+-- are materialised once: the co-purchase self-join is the expensive part.
+-- DuckDB dialect kept portable to Trino/Athena (tests: parse_trino(to_trino(this file))).
+WITH sales AS (
+    SELECT invoice_no, stock_code, description, quantity, unit_price, line_total, customer_id, country,
+           invoice_date
+    FROM transactions
+    WHERE is_sale
+),
+names AS (
+    SELECT stock_code, description, count(*) AS n_lines,
+           row_number() OVER (PARTITION BY stock_code ORDER BY count(*) DESC, description) AS rn
+    FROM sales
+    WHERE description IS NOT NULL AND trim(description) <> ''
+    GROUP BY stock_code, description
+),
+canonical AS (
+    SELECT stock_code, description FROM names WHERE rn = 1
+),
+other_names AS (
+    SELECT stock_code, string_agg(description, ' / ' ORDER BY rn) AS other_names
+    FROM names
+    WHERE rn BETWEEN 2 AND 4
+    GROUP BY stock_code
+),
+facts AS (
+    SELECT stock_code,
+           sum(quantity) AS units_sold,
+           round(sum(line_total), 2) AS revenue,
+           min(unit_price) AS min_price,
+           max(unit_price) AS max_price,
+           count(*) AS sale_lines,
+           count(DISTINCT invoice_no) AS orders,
+           count(DISTINCT customer_id) AS customers,
+           count(DISTINCT country) AS countries,
+           min(invoice_date) AS first_sale,
+           max(invoice_date) AS last_sale
+    FROM sales
+    GROUP BY stock_code
+),
+country_units AS (
+    SELECT stock_code, country,
+           row_number() OVER (PARTITION BY stock_code ORDER BY sum(quantity) DESC, country) AS rn
+    FROM sales
+    GROUP BY stock_code, country
+),
+top_countries AS (
+    SELECT stock_code, string_agg(country, ', ' ORDER BY rn) AS top_countries
+    FROM country_units
+    WHERE rn <= 3
+    GROUP BY stock_code
+),
+returns AS (
+    SELECT stock_code, sum(-quantity) AS units_returned
+    FROM transactions
+    WHERE is_return AND is_product
+    GROUP BY stock_code
+),
+product_ids AS (
+    SELECT DISTINCT prod, stock_code FROM basket_ids
+),
+-- half_pairs holds each unordered pair once (p1 < p2): take both directions
+pairs AS (
+    SELECT p1 AS prod, p2 AS other, together FROM half_pairs
+    UNION ALL
+    SELECT p2 AS prod, p1 AS other, together FROM half_pairs
+),
+ranked_pairs AS (
+    SELECT prod, other, together,
+           row_number() OVER (PARTITION BY prod ORDER BY together DESC, other) AS rn
+    FROM pairs
+),
+top_pairs AS (
+    SELECT pa.stock_code, pb.stock_code AS other_code, r.together, r.rn
+    FROM ranked_pairs AS r
+    JOIN product_ids AS pa ON pa.prod = r.prod
+    JOIN product_ids AS pb ON pb.prod = r.other
+    WHERE r.rn <= 5
+),
+bought_with AS (
+    SELECT r.stock_code,
+           string_agg(
+               r.other_code || ' ' || coalesce(c.description, '') || ' (' || CAST(r.together AS VARCHAR) || ' orders)',
+               '; ' ORDER BY r.rn
+           ) AS bought_with
+    FROM top_pairs AS r
+    LEFT JOIN canonical AS c ON c.stock_code = r.other_code
+    GROUP BY r.stock_code
+)
+SELECT f.stock_code,
+       coalesce(c.description, f.stock_code) AS description,
+       o.other_names,
+       CAST(f.units_sold AS BIGINT) AS units_sold,
+       CAST(f.revenue AS DOUBLE) AS revenue,
+       CAST(f.min_price AS DOUBLE) AS min_price,
+       CAST(f.max_price AS DOUBLE) AS max_price,
+       CAST(round(f.revenue / f.units_sold, 2) AS DOUBLE) AS avg_price,
+       CAST(f.sale_lines AS BIGINT) AS sale_lines,
+       CAST(f.orders AS BIGINT) AS orders,
+       CAST(f.customers AS BIGINT) AS customers,
+       CAST(f.countries AS BIGINT) AS countries,
+       t.top_countries,
+       f.first_sale,
+       f.last_sale,
+       CAST(coalesce(r.units_returned, 0) AS BIGINT) AS units_returned,
+       CAST(round(coalesce(r.units_returned, 0) * 1.0 / f.units_sold, 4) AS DOUBLE) AS return_rate,
+       b.bought_with
+FROM facts AS f
+LEFT JOIN canonical AS c ON c.stock_code = f.stock_code
+LEFT JOIN other_names AS o ON o.stock_code = f.stock_code
+LEFT JOIN top_countries AS t ON t.stock_code = f.stock_code
+LEFT JOIN returns AS r ON r.stock_code = f.stock_code
+LEFT JOIN bought_with AS b ON b.stock_code = f.stock_code
+ORDER BY f.stock_code
