@@ -10,11 +10,21 @@ import importlib
 
 import dagster as dg
 
+from ecommerce_platform.automation import (
+    apply_operations,
+    build_automation_sensor,
+    build_jobs,
+    build_schedules,
+)
 from ecommerce_platform.resources import build_resources
 
 LAYER_MODULES = (
     "ecommerce_platform.ingestion.assets",
     "ecommerce_platform.lake.assets",
+    "ecommerce_platform.ml.assets",
+    "ecommerce_platform.analytics.assets",
+    "ecommerce_platform.eda.assets",
+    "ecommerce_platform.rag.assets",
 )
 
 
@@ -24,11 +34,12 @@ def _layers():
 
 def build_definitions() -> dg.Definitions:
     modules = _layers()
-    assets = dg.load_assets_from_modules(modules)
+    assets = apply_operations(list(dg.load_assets_from_modules(modules)))
+    keys = {k.to_user_string() for a in assets for k in a.keys}
     checks = dg.load_asset_checks_from_modules(modules)
-    jobs = [j for m in modules for j in getattr(m, "JOBS", [])]
-    schedules = [s for m in modules for s in getattr(m, "SCHEDULES", [])]
-    sensors = [s for m in modules for s in getattr(m, "SENSORS", [])]
+    jobs = [*build_jobs(keys), *(j for m in modules for j in getattr(m, "JOBS", []))]
+    schedules = [*build_schedules(), *(s for m in modules for s in getattr(m, "SCHEDULES", []))]
+    sensors = [build_automation_sensor(), *(s for m in modules for s in getattr(m, "SENSORS", []))]
     all_assets = dg.define_asset_job(
         "all_assets",
         selection=dg.AssetSelection.all(),
