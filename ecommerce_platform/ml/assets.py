@@ -15,6 +15,52 @@ def _schema(columns) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
 
 
+MODEL_MANIFESTS = "models/_manifests"
+
+
+def _model_fingerprint(lake: Lake, name: str, inputs: tuple[str, ...], config: dg.Config) -> str:
+    """Inputs (feature tables' fingerprints), config and the model's code: unchanged -> reuse."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from ecommerce_platform.ml.features import TABLES
+
+    h = hashlib.sha256(json.dumps(config.model_dump(), sort_keys=True).encode())
+    for table in inputs:
+        key = TABLES[table].manifest_key
+        h.update(json.loads(lake.get_text(key)).get("fingerprint", "").encode() if lake.exists(key) else b"?")
+    here = Path(__file__).parent
+    for module in ("assets.py", "features.py", "metrics.py", f"{MODEL_MODULES[name]}.py"):
+        h.update((here / module).read_bytes())
+    return h.hexdigest()
+
+
+MODEL_MODULES = {"classifier": "classifier", "segments": "segments", "als_model": "recommender"}
+
+
+def _reused(context: dg.AssetExecutionContext, lake: Lake, name: str, fp: str) -> dg.MaterializeResult | None:
+    """The previous materialization's metadata, when the fingerprint is unchanged and the instance has it."""
+    import json
+
+    key = f"{MODEL_MANIFESTS}/{name}.json"
+    if not lake.exists(key) or json.loads(lake.get_text(key)).get("fingerprint") != fp:
+        return None
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(name))
+    if event is None or event.asset_materialization is None:
+        return None
+    meta = dict(event.asset_materialization.metadata)
+    meta["reused_previous_output"] = dg.MetadataValue.bool(True)
+    context.log.info(f"{name}: inputs, config and code unchanged: reusing the served model")
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _remember(lake: Lake, name: str, fp: str) -> None:
+    import json
+
+    lake.put_text(f"{MODEL_MANIFESTS}/{name}.json", json.dumps({"fingerprint": fp}))
+
+
 def _md_table(rows: list[dict]) -> str:
     import pandas as pd
 
@@ -100,6 +146,9 @@ def classifier(
 ) -> dg.MaterializeResult:
     from ecommerce_platform.ml import classifier as clf
 
+    fp = _model_fingerprint(lake, "classifier", ("invoice_features",), config)
+    if (previous := _reused(context, lake, "classifier", fp)) is not None:
+        return previous
     df = warehouse.query_df("SELECT * FROM invoice_features", lake)
     run = clf.train_and_evaluate(df, clf.ClassifierSettings(
         label_threshold_gbp=config.label_threshold_gbp, test_months=config.test_months,
@@ -127,7 +176,10 @@ def classifier(
         "promoted": promoted,
         "run_id": run.model.run_id,
         "uri": dg.MetadataValue.path(lake.uri(clf.CURRENT_PREFIX if promoted else clf.CANDIDATE_PREFIX)),
+        "reused_previous_output": False,
     })
+    if promoted:
+        _remember(lake, "classifier", fp)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -179,13 +231,19 @@ class SegmentsConfig(dg.Config):
 def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, lake: Lake, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import segments as seg
 
+    fp = _model_fingerprint(lake, "segments", ("customer_features",), config)
+    if (previous := _reused(context, lake, "segments", fp)) is not None:
+        seg.register_segments(warehouse, lake)
+        return previous
     customers = warehouse.query_df("SELECT * FROM customer_features", lake)
     run = seg.fit_segments(customers, seg.SegmentSettings(k=config.k, random_state=config.random_state))
     written = seg.write_segments(warehouse, lake, run)
     vip = warehouse.query_df(f"SELECT count(*) AS n, count(DISTINCT customer_id) AS c FROM {seg.VIP_VIEW}", lake).iloc[0]
     sil = [{"k": k, "silhouette": v} for k, v in run.silhouettes.items()]
     sizes = dict(zip(run.profiles["segment"], map(int, run.profiles["customers"])))
+    _remember(lake, "segments", fp)
     return dg.MaterializeResult(metadata={
+        "reused_previous_output": False,
         "dagster/row_count": dg.MetadataValue.int(len(run.table)),
         "dagster/column_schema": _schema(seg.SEGMENT_COLUMNS),
         "k": config.k,
@@ -241,6 +299,9 @@ class ALSConfig(dg.Config):
 def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: Lake, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import recommender as rec
 
+    fp = _model_fingerprint(lake, "als_model", ("user_item_interactions",), config)
+    if (previous := _reused(context, lake, "als_model", fp)) is not None:
+        return previous
     interactions = warehouse.query_df(
         "SELECT customer_id, stock_code, invoice_no, quantity, invoice_rank_desc, customer_invoices "
         "FROM user_item_interactions", lake)
@@ -268,7 +329,10 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, lake: Lake, 
         "tuning_seconds": dg.MetadataValue.float(run.tuning_seconds),
         "promoted": promoted,
         "uri": dg.MetadataValue.path(uri),
+        "reused_previous_output": False,
     })
+    if promoted:
+        _remember(lake, "als_model", fp)
     return dg.MaterializeResult(metadata=meta)
 
 

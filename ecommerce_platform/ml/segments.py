@@ -213,6 +213,12 @@ def vip_view_sql(segment: str = TOP_SEGMENT) -> str:
     )
 
 
+def register_segments(warehouse: Warehouse, lake: Lake) -> None:
+    """The `customer_segments` table and the `vip_transactions` view over the written segments."""
+    warehouse.register_table(SEGMENTS_TABLE, lake, SEGMENTS_PREFIX, SEGMENT_COLUMNS)
+    warehouse.create_view(VIP_VIEW, vip_view_sql(), lake)
+
+
 def write_segments(warehouse: Warehouse, lake: Lake, run: SegmentRun) -> dict:
     """Parquet in the models zone, registered as `customer_segments`; the `vip_transactions` view;
     the PCA plot and the profile JSON next to them."""
@@ -221,8 +227,7 @@ def write_segments(warehouse: Warehouse, lake: Lake, run: SegmentRun) -> dict:
     staging = lake.staging_prefix(SEGMENTS_PREFIX)
     lake.put_bytes(f"{staging}/part-0.parquet", buf.getvalue())
     lake.publish_prefix(staging, SEGMENTS_PREFIX)
-    warehouse.register_table(SEGMENTS_TABLE, lake, SEGMENTS_PREFIX, SEGMENT_COLUMNS)
-    warehouse.create_view(VIP_VIEW, vip_view_sql(), lake)
+    register_segments(warehouse, lake)
     png = scatter_png(run.table)
     lake.put_bytes(f"{MODEL_PREFIX}/segments_pca.png", png)
     lake.put_text(f"{MODEL_PREFIX}/profile.json", json.dumps({

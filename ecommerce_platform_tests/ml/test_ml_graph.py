@@ -17,14 +17,31 @@ def ml_run(clean_lake):
     from ecommerce_platform.ml import assets as A
 
     data_dir, resources = clean_lake
+    instance = dg.DagsterInstance.ephemeral()
     with platform_environment(data_dir):
-        result = dg.materialize(
-            [A.invoice_features, A.customer_features, A.user_item_interactions, A.classifier, A.segments,
-             A.als_model, A.classifier_beats_baseline, A.segments_cover_customers, A.als_beats_popularity],
-            resources=resources,
-        )
+        result = dg.materialize(ML_ASSETS(A), resources=resources, instance=instance)
     assert result.success
-    return data_dir, resources, result
+    return data_dir, resources, result, instance
+
+
+def ML_ASSETS(A):  # noqa: N802, ANN001, ANN201
+    return [A.invoice_features, A.customer_features, A.user_item_interactions, A.classifier, A.segments,
+            A.als_model, A.classifier_beats_baseline, A.segments_cover_customers, A.als_beats_popularity]
+
+
+def test_unchanged_inputs_reuse_the_served_models(ml_run):
+    from ecommerce_platform.ml import assets as A
+
+    data_dir, resources, first, instance = ml_run
+    with platform_environment(data_dir):
+        again = dg.materialize(ML_ASSETS(A), resources=resources, instance=instance)
+    assert again.success
+    for key in ("classifier", "segments", "als_model"):
+        before, after = _meta(first, key), _meta(again, key)
+        assert after["reused_previous_output"] is True and before["reused_previous_output"] is False
+        assert {k: v for k, v in after.items() if k != "reused_previous_output"} == \
+            {k: v for k, v in before.items() if k != "reused_previous_output"}
+    assert all(c.passed for c in again.get_asset_check_evaluations())
 
 
 def _meta(result, key):
@@ -32,13 +49,13 @@ def _meta(result, key):
 
 
 def test_checks_pass(ml_run):
-    _, _, result = ml_run
+    _, _, result, _ = ml_run
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"classifier_beats_baseline": True, "segments_cover_customers": True, "als_beats_popularity": True}
 
 
 def test_feature_tables_have_schemas_and_rows(ml_run):
-    _, _, result = ml_run
+    _, _, result, _ = ml_run
     for key, rows in (("invoice_features", 18_402), ("customer_features", 4_362), ("user_item_interactions", None)):
         meta = _meta(result, key)
         assert meta["dagster/column_schema"].columns
@@ -46,7 +63,7 @@ def test_feature_tables_have_schemas_and_rows(ml_run):
 
 
 def test_classifier_metrics_are_honest(ml_run):
-    _, _, result = ml_run
+    _, _, result, _ = ml_run
     m = _meta(result, "classifier")
     for k in ("roc_auc", "pr_auc", "precision", "recall", "f1"):
         assert 0 < m[f"test_{k}"] <= 1 and 0 < m[f"baseline_{k}"] <= 1
@@ -58,7 +75,7 @@ def test_classifier_metrics_are_honest(ml_run):
 
 
 def test_segments_named_and_vip_view_returns_rows(ml_run):
-    data_dir, resources, result = ml_run
+    data_dir, resources, result, _ = ml_run
     m = _meta(result, "segments")
     assert set(m["segment_sizes"]) == {"champions", "loyal", "at risk", "dormant", "no net spend"}
     assert m["excluded_no_net_spend"] == m["segment_sizes"]["no net spend"] > 0
@@ -73,7 +90,7 @@ def test_segments_named_and_vip_view_returns_rows(ml_run):
 
 
 def test_als_orientation_and_lift(ml_run):
-    _, resources, result = ml_run
+    _, resources, result, _ = ml_run
     m = _meta(result, "als_model")
     assert m["als_precision_at_10"] >= 1.5 * m["popularity_precision_at_10"]
     for k in ("recall_at_10", "map_at_10", "coverage"):
@@ -87,7 +104,7 @@ def test_als_orientation_and_lift(ml_run):
 def test_cli_recommend_similar_and_cold_start(ml_run):
     from ecommerce_platform.cli import main
 
-    data_dir, _, _ = ml_run
+    data_dir, _, _, _ = ml_run
     runner = CliRunner()
     with platform_environment(data_dir):
         known = runner.invoke(main, ["recommend", "12347", "-n", "5", "--json"])
@@ -107,7 +124,7 @@ def test_cli_recommend_similar_and_cold_start(ml_run):
 def test_cli_predict_high_value_uses_lake_history(ml_run):
     from ecommerce_platform.cli import main
 
-    data_dir, resources, _ = ml_run
+    data_dir, resources, _, _ = ml_run
     wh, lake = resources["warehouse"], resources["lake"]
     row = wh.query_df("SELECT * FROM invoice_features WHERE prior_orders > 5 ORDER BY invoice_ts DESC LIMIT 1", lake).iloc[0]
     request = [{"customer_id": row["customer_id"], "country": row["country"],
