@@ -44,56 +44,77 @@ def _default_sigint():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _start_dagster_dev(env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=_default_sigint, start_new_session=True,
+    )
+    log.close()
+    return proc, port
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _wait_until_serving(proc: subprocess.Popen, port: int, log_path: Path, timeout: float) -> bool:
+    """True once the webserver answers and the code location is loaded; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dagster dev exited: {log_path.read_text()[-3000:]}")
+        try:
+            data = _gql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name "
+                              "locationOrLoadError { __typename } } } } }")
+            entries = data["workspaceOrError"]["locationEntries"]
+            if entries and entries[0]["locationOrLoadError"]:
+                kind = entries[0]["locationOrLoadError"]["__typename"]
+                assert kind == "RepositoryLocation", f"code location failed to load: {kind}"
+                return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
 @pytest.fixture
 def dagster_dev(clean_lake, real_source, tmp_path):
     data_dir, _ = clean_lake
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(data_dir),
            "ECOMMERCE_SOURCE": str(real_source), "ECOMMERCE_NO_DOWNLOAD": "1",
            "DAGSTER_DISABLE_TELEMETRY": "1"}
-    log = open(tmp_path / "dagster_dev.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        preexec_fn=_default_sigint, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"dagster dev exited: {(tmp_path / 'dagster_dev.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("dagster dev did not answer within 180 s")
-            time.sleep(1)
-        # the code location must be loaded too
-        while time.monotonic() < deadline:
-            data = _gql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name "
-                              "locationOrLoadError { __typename } } } } }")
-            entries = data["workspaceOrError"]["locationEntries"]
-            if entries and entries[0]["locationOrLoadError"] and \
-                    entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation":
+    log_path = tmp_path / "dagster_dev.log"
+    # On a loaded 2-core machine the code server can miss its start-up window: one clean restart.
+    for attempt in (1, 2):
+        proc, port = _start_dagster_dev(env, log_path)
+        try:
+            if _wait_until_serving(proc, port, log_path, timeout=240):
                 break
-            time.sleep(1)
+        except BaseException:
+            _stop(proc)
+            raise
+        _stop(proc)
+        load = os.getloadavg()
+        if attempt == 2:
+            raise AssertionError(f"dagster dev did not serve within 240 s twice (load {load}): "
+                                 f"{log_path.read_text()[-3000:]}")
+    try:
         yield port
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
+        _stop(proc)
 
 
 def test_asset_graph_in_browser_and_materialize_from_ui(dagster_dev):
