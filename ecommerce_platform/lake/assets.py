@@ -97,17 +97,20 @@ def clean_reconciliation(lake: Lake, warehouse: Warehouse) -> dg.AssetCheckResul
     if result is None:
         return dg.AssetCheckResult(passed=False, metadata={"problem": "no clean manifest"})
     counts = warehouse.query_df(
-        "SELECT (SELECT count(*) FROM transactions) AS clean, (SELECT count(*) FROM quarantine) AS quarantined",
+        "SELECT (SELECT count(*) FROM transactions) AS clean, "
+        "(SELECT count(*) - count(DISTINCT line_id) FROM transactions) AS repeated, "
+        "(SELECT count(*) FROM quarantine) AS quarantined",
         lake,
     ).iloc[0]
     clean, quarantined = int(counts["clean"]), int(counts["quarantined"])
+    repeated = int(counts["repeated"])  # line_id is the MD5 of a line's values: a repeat = a duplicate left
     balanced = result.rows_in == clean + quarantined + result.rows_duplicate
     matches = clean == result.rows_clean and quarantined == result.rows_quarantined
     return dg.AssetCheckResult(
-        passed=bool(balanced and matches),
+        passed=bool(balanced and matches and repeated == 0 and result.rows_duplicate >= 0),
         metadata={
             "rows_in": result.rows_in, "clean_in_table": clean, "quarantined_in_table": quarantined,
-            "rows_duplicate": result.rows_duplicate,
+            "rows_duplicate": result.rows_duplicate, "duplicates_left_in_clean": repeated,
             "difference": result.rows_in - clean - quarantined - result.rows_duplicate,
         },
     )

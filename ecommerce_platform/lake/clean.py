@@ -1,10 +1,16 @@
 """The clean transform: raw batch files (and stream records) -> typed, deduplicated, partitioned Parquet.
 
 One SQL transform run by the warehouse engine: ``sql/typed_lines.sql`` types every input line and
-gives the reason it is rejected; ``line_groups.sql`` folds exact duplicates together (the one relation
-materialised); ``clean_transactions.sql``, ``quarantine.sql`` and ``reconciliation.sql`` read it.
-Every input row ends up in exactly one of: clean, quarantine (with a reason), or duplicate (an exact
-repeat of a clean row).
+gives the reason it is rejected; ``line_groups.sql`` folds exact duplicates of valid lines together;
+``clean_transactions.sql`` reads the groups, ``quarantine.sql`` the rejected typed lines, and
+``reconciliation.sql`` counts both. Every input row ends up in exactly one of: clean, quarantine (with
+a reason), or duplicate (an exact repeat of a clean row).
+
+How the engine runs it is its own business (``Warehouse.shares_intermediates``): Athena materialises
+``line_groups`` once and reads it for the clean output and the reconciliation; DuckDB streams each
+output straight from the source files (the grouping feeds the Parquet writer directly, nothing the
+size of the input is materialised) and takes the clean and quarantined counts from the rows it wrote
+plus one count of the input lines.
 """
 
 from __future__ import annotations
@@ -134,36 +140,64 @@ def run_clean(warehouse: Warehouse, lake: Lake, force: bool = False) -> CleanRes
             previous.reused = True
             register_tables(warehouse, lake)
             return previous
-    typed = typed_lines_sql(selects)
+    typed = f"({typed_lines_sql(selects)})"
     t0 = time.perf_counter()
     clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
-    # One relation is materialised (line_groups: typed lines with duplicates folded, source text
-    # kept only for rejected lines); both outputs and the reconciliation read it.
+    reasons_sql = (
+        f"SELECT reject_reason AS reason, COUNT(*) AS n FROM {typed} AS typed "
+        "WHERE reject_reason IS NOT NULL GROUP BY reject_reason ORDER BY n DESC, reason"
+    )
+    if warehouse.shares_intermediates:
+        # line_groups is materialised once; the clean output and the reconciliation read it.
+        groups = "line_groups"
+        temps = [("line_groups", render("line_groups.sql", typed))]
+        stats_sql = (render("reconciliation.sql", typed, groups), reasons_sql)
+    else:
+        # Every output straight from the sources: the grouping streams into the Parquet writer.
+        groups = f"({render('line_groups.sql', typed)})"
+        temps = []
+        stats_sql = (f"SELECT COUNT(*) AS rows_in FROM {typed} AS typed",)
     (rows_clean, rows_quarantined), stats = warehouse.run_transform(
         lake,
-        temps=[("line_groups", render("line_groups.sql", typed))],
+        temps=temps,
         outputs=[
-            (f"SELECT {clean_cols} FROM ({render('clean_transactions.sql')}) AS c", CLEAN_PREFIX,
-             ("year", "month")),
-            (render("quarantine.sql"), QUARANTINE_PREFIX, ()),
+            (f"SELECT {clean_cols} FROM ({render('clean_transactions.sql', typed, groups)}) AS c",
+             CLEAN_PREFIX, ("year", "month")),
+            (render("quarantine.sql", typed, groups), QUARANTINE_PREFIX, ()),
         ],
-        stats_sql=(
-            render("reconciliation.sql"),
-            "SELECT reject_reason AS reason, COUNT(*) AS n FROM line_groups WHERE reject_reason IS NOT NULL "
-            "GROUP BY reject_reason ORDER BY n DESC, reason",
-        ),
+        stats_sql=stats_sql,
+        # the filters on reject_reason test computed columns: inlined, the typing would run twice
+        push_filters=False,
     )
-    recon = stats[0].iloc[0]
-    by_reason = {str(r): int(n) for r, n in zip(stats[1]["reason"], stats[1]["n"])}
+    rows_in = int(stats[0].iloc[0]["rows_in"])
+    if warehouse.shares_intermediates:
+        rows_clean = int(stats[0].iloc[0]["rows_clean"])
+        rows_duplicate = int(stats[0].iloc[0]["rows_duplicate"])
+        reasons = stats[1]
+    else:
+        # the input lines neither written as clean nor quarantined are the folded copies of clean lines
+        rows_duplicate = rows_in - rows_clean - rows_quarantined
+        # the reasons are recounted from the written quarantine (small: rejected lines only)
+        reasons = warehouse.query_df(
+            "SELECT reason, COUNT(*) AS n FROM read_parquet("
+            f"{sql_str(warehouse.table_uri_glob(lake, QUARANTINE_PREFIX, False))}) "
+            "GROUP BY reason ORDER BY n DESC, reason",
+            lake,
+        )
+    by_reason = {str(r): int(n) for r, n in zip(reasons["reason"], reasons["n"])}
     seconds = time.perf_counter() - t0
+    if rows_duplicate < 0:
+        raise RuntimeError(
+            f"clean transform: {rows_in} input rows but {rows_clean} clean + {rows_quarantined} quarantined"
+        )
     partitions = sorted(
         {"/".join(k.split("/")[2:4]) for k in lake.list(CLEAN_PREFIX) if k.endswith(".parquet")}
     )
     result = CleanResult(
-        rows_in=int(recon["rows_in"]),
-        rows_clean=int(recon["rows_clean"]),
+        rows_in=rows_in,
+        rows_clean=int(rows_clean),
         rows_quarantined=int(rows_quarantined),
-        rows_duplicate=int(recon["rows_duplicate"]),
+        rows_duplicate=rows_duplicate,
         quarantine_by_reason=by_reason,
         partitions=partitions,
         sources=parts,

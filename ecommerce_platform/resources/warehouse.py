@@ -43,6 +43,14 @@ class Warehouse(dg.ConfigurableResource, ABC):
     @abstractmethod
     def engine(self) -> str: ...
 
+    @property
+    def shares_intermediates(self) -> bool:
+        """How multi-output transforms are best run on this engine. True: materialise the relations
+        the outputs share once and read them back (Athena: a scan is billed, a scratch table is cheap).
+        False: compute every output straight from its sources, without materialising anything the size
+        of the input (DuckDB: a streaming engine on one machine, where a big temporary table spills)."""
+        return True
+
     @abstractmethod
     def execute(self, sql: str, lake: Lake | None = None) -> None: ...
 
@@ -62,11 +70,16 @@ class Warehouse(dg.ConfigurableResource, ABC):
         temps: list[tuple[str, str]],
         outputs: list[tuple[str, str, tuple[str, ...]]],
         stats_sql: tuple[str, ...] = (),
+        push_filters: bool = True,
     ):
         """A multi-step transform: build the temporary relations ``temps`` (name, SELECT) in order,
         write each output (SELECT, lake prefix, partition columns) as Parquet, run each ``stats_sql``.
         Every output is published only when all of them were written. Returns
-        (rows written per output, one DataFrame per stats query)."""
+        (rows written per output, one DataFrame per stats query).
+
+        ``push_filters=False`` tells an engine that may inline computed columns into filters (DuckDB's
+        filter pushdown) not to: for full scans whose filters test expensive computed columns, inlining
+        evaluates them twice (or more) instead of once."""
 
     @abstractmethod
     def register_table(
@@ -108,10 +121,19 @@ class DuckDBWarehouse(Warehouse):
     path: str
     memory_limit: str = "4GB"
     threads: int = 0  # 0: DuckDB's default (all cores)
+    # ZSTD level 1: on the clean table as small as the default level 3, and cheaper to write
+    parquet_compression_level: int = 1
+    # rows a thread buffers for a PARTITION_BY write before handing them to the file writers (DuckDB's
+    # default, 524288, holds too much next to a big GROUP BY under a tight memory_limit)
+    partitioned_write_flush_rows: int = 122880
 
     @property
     def engine(self) -> str:
         return "duckdb"
+
+    @property
+    def shares_intermediates(self) -> bool:
+        return False
 
     @contextmanager
     def connect(self, lake: Lake | None = None, read_only: bool = False):
@@ -164,13 +186,15 @@ class DuckDBWarehouse(Warehouse):
         counts, _ = self.run_transform(lake, [], [(sql, final_prefix, tuple(partition_by))])
         return counts[0]
 
-    def run_transform(self, lake, temps, outputs, stats_sql=()):  # noqa: ANN001
+    def run_transform(self, lake, temps, outputs, stats_sql=(), push_filters=True):  # noqa: ANN001
         import duckdb
 
         stagings: list[str] = []
         counts: list[int] = []
         try:
             with self.connect(lake) as con:
+                if not push_filters:
+                    con.execute("SET disabled_optimizers = 'filter_pushdown'")
                 for name, select in temps:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
                 for select, prefix, partition_by in outputs:
@@ -192,8 +216,10 @@ class DuckDBWarehouse(Warehouse):
         target = lake.uri(staging)
         if not lake.is_remote:
             Path(target).mkdir(parents=True, exist_ok=True)
-        opts = ["FORMAT parquet", "COMPRESSION zstd", "ROW_GROUP_SIZE 122880"]
+        opts = ["FORMAT parquet", "COMPRESSION zstd", f"COMPRESSION_LEVEL {int(self.parquet_compression_level)}",
+                "ROW_GROUP_SIZE 122880"]
         if partition_by:
+            con.execute(f"SET partitioned_write_flush_threshold={int(self.partitioned_write_flush_rows)}")
             opts.append(f"PARTITION_BY ({', '.join(ident(c) for c in partition_by)})")
             opts.append("OVERWRITE_OR_IGNORE true")
             dest = target
@@ -333,7 +359,7 @@ class AthenaWarehouse(Warehouse):
         lake.publish_prefix(staging, final_prefix)
         return n
 
-    def run_transform(self, lake, temps, outputs, stats_sql=()):  # noqa: ANN001
+    def run_transform(self, lake, temps, outputs, stats_sql=(), push_filters=True):  # noqa: ANN001
         from ecommerce_platform.resources.sql_dialect import to_trino
 
         run_id = uuid.uuid4().hex[:12]

@@ -78,7 +78,7 @@ def test_clean_transform_through_athena(athena_env, tmp_path):
     athena_env["answers"].extend([
         ("SELECT COUNT(*) AS n FROM tmp_", [["n"], ["4"]]),  # clean output
         ("SELECT COUNT(*) AS n FROM tmp_", [["n"], ["0"]]),  # quarantine output
-        ("COALESCE(SUM(copies), 0) AS rows_in",
+        ("COUNT(*) AS rows_in",
          [["rows_in", "rows_quarantined", "rows_duplicate", "rows_clean"], ["4", "0", "0", "4"]]),
         ("SELECT reject_reason AS reason", [["reason", "n"]]),
     ])
@@ -98,6 +98,10 @@ def test_clean_transform_through_athena(athena_env, tmp_path):
     assert "/lake/clean/_staging/transactions-" in clean
     assert "partitioned_by = ARRAY['year', 'month']" in clean and "write_compression = 'ZSTD'" in clean
     assert "partitioned_by" not in quarantine and "/lake/quarantine/_staging/" in quarantine
+    # the clean output reads the materialised groups; the quarantine its rejected typed lines
+    scratch_table = scratch.split()[2]
+    assert scratch_table in clean and "COUNT(*) AS copies" in scratch
+    assert "WHERE NOT reject_reason IS NULL" in quarantine and "DATE_PARSE" in quarantine
     # the raw file is read through its Glue table; date parsing uses Trino's functions
     raw_table = f"raw_batch_{landed.sha256[:12]}"
     assert raw_table in scratch and "DATE_PARSE" in scratch and "TRY(" in scratch

@@ -16,8 +16,7 @@ WITH valid AS (
         customer_id_t AS customer_id,
         country_t AS country,
         source
-    FROM {line_groups}
-    WHERE reject_reason IS NULL
+    FROM {line_groups} AS lg
 ),
 flagged AS (
     SELECT

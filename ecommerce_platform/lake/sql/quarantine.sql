@@ -4,5 +4,5 @@ SELECT
     reject_reason AS reason,
     source_file,
     source_row
-FROM {line_groups}
+FROM {typed_lines} AS typed
 WHERE reject_reason IS NOT NULL

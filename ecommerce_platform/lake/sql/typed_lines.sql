@@ -15,6 +15,12 @@ norm AS (
         TRY_CAST(TRIM(quantity) AS DOUBLE) AS quantity_num,
         TRY_CAST(TRIM(unit_price) AS DOUBLE) AS price_num,
         COALESCE(
+            -- the common case first, cheaper than the pattern below it: a cast, accepted only when the
+            -- value prints back as the same 'YYYY-MM-DD HH:MM:SS' text (then it is what the pattern reads)
+            CASE WHEN LENGTH(TRIM(invoice_date)) = 19
+                      AND CAST(TRY_CAST(TRIM(invoice_date) AS TIMESTAMP) AS VARCHAR) = TRIM(invoice_date)
+                THEN TRY_CAST(TRIM(invoice_date) AS TIMESTAMP)
+            END,
             TRY_STRPTIME(TRIM(invoice_date), '%Y-%m-%d %H:%M:%S'),
             TRY_STRPTIME(TRIM(invoice_date), '%Y-%m-%dT%H:%M:%S'),
             TRY_STRPTIME(TRIM(invoice_date), '%Y-%m-%d %H:%M'),
@@ -28,7 +34,12 @@ norm AS (
                               TRY_STRPTIME(TRIM(invoice_date), '%d/%m/%Y'))
             END
         ) AS invoice_ts_t,
-        NULLIF(REGEXP_REPLACE(TRIM(customer_id), '\.0+$', ''), '') AS customer_id_t,
+        -- a numeric id read as text ('17850.0') loses its '.0' ending; the common case without a regex
+        NULLIF(
+            CASE WHEN TRIM(customer_id) LIKE '%.0'
+                THEN SUBSTRING(TRIM(customer_id), 1, LENGTH(TRIM(customer_id)) - 2)
+                ELSE REGEXP_REPLACE(TRIM(customer_id), '\.0+$', '')
+            END, '') AS customer_id_t,
         COALESCE(NULLIF(TRIM(country), ''), 'Unspecified') AS country_t,
         src.*
     FROM src
