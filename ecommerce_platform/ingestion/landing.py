@@ -15,8 +15,9 @@ exactly the pending range and rewrites the same object names (an overwrite, neve
 
 Validation is the one of the Firehose processor Lambda (``infra/lambda/firehose_processor``): a record
 is one or more newline-delimited JSON objects, each with InvoiceNo, StockCode, Quantity, InvoiceDate
-and UnitPrice present and not empty; data-quality checks of values (numbers, dates) are the clean
-transform's, which quarantines with a reason.
+and UnitPrice present and not empty, Quantity integer-like and UnitPrice a finite number (a contract
+test holds both landings to the same verdicts). Other value checks (dates, negative prices, ...) are
+the clean transform's, which quarantines with a reason.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import base64
 import datetime as dt
 import gzip
 import json
+import math
 import operator
 import os
+import re
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -75,6 +78,42 @@ def _blank(value) -> bool:  # noqa: ANN001
     return value.__class__ is str and value.isspace()
 
 
+_INT_TEXT = re.compile(r"^[+-]?\d+(\.0*)?$")
+
+
+def _integer_like(value) -> bool:  # noqa: ANN001
+    if value.__class__ is bool:
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer()
+    return isinstance(value, str) and bool(_INT_TEXT.match(value.strip()))
+
+
+def _finite_number(value) -> bool:  # noqa: ANN001
+    if value.__class__ is bool:
+        return False
+    if isinstance(value, (int, float)):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        try:
+            return math.isfinite(float(value.strip()))
+        except ValueError:
+            return False
+    return False
+
+
+def _value_problem(obj: dict) -> str | None:
+    """The Firehose processor's value rules (infra/lambda/firehose_processor), so that a record is
+    accepted or rejected alike by both deployments' landings."""
+    if not _integer_like(obj["Quantity"]):
+        return f"Quantity {obj['Quantity']!r} is not an integer"
+    if not _finite_number(obj["UnitPrice"]):
+        return f"UnitPrice {obj['UnitPrice']!r} is not a number"
+    return None
+
+
 def _missing_keys(obj: dict) -> list[str]:
     return [k for k in REQUIRED_KEYS
             if (v := obj.get(k)) is None or (v.__class__ is str and not v.strip())]
@@ -85,11 +124,13 @@ def validate_record(data: bytes) -> tuple[list[bytes], str | None]:
     line = data.strip()
     if line and b"\n" not in line:  # fast path: one object per record (what our producer sends)
         try:
-            values = _required(_decode(line.decode("utf-8")))
+            obj = _decode(line.decode("utf-8"))
+            values = _required(obj)
         except (UnicodeDecodeError, ValueError, KeyError, TypeError):
             pass  # the slow path below says why
         else:
-            if None not in values and "" not in values and not any(map(_blank, values)):
+            if (None not in values and "" not in values and not any(map(_blank, values))
+                    and _value_problem(obj) is None):
                 return [line + b"\n"], None
     try:
         text = data.decode("utf-8")
@@ -110,6 +151,9 @@ def validate_record(data: bytes) -> tuple[list[bytes], str | None]:
         missing = _missing_keys(obj)
         if missing:
             return [], f"{where}missing or empty required keys: {', '.join(missing)}"
+        problem = _value_problem(obj)
+        if problem:
+            return [], f"{where}{problem}"
         out.append(line_text.encode("utf-8") + b"\n")
     return out, None
 
