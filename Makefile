@@ -7,10 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
-# `dagster asset materialize` / `dagster asset list` need a code pointer: Dagster 1.13 reads it from
-# DAGSTER_MODULE_NAME (pyproject's [tool.dagster] only serves `dagster dev`). The venv's activate
-# script exports it too, so `dagster asset materialize --select X` works at the repo root.
-export DAGSTER_MODULE_NAME ?= ecommerce_platform.definitions
+# `dagster dev` finds the definitions through pyproject.toml ([tool.dagster]) / workspace.yaml;
+# `dagster asset materialize` (Dagster 1.13) needs its code pointer: -m ecommerce_platform.definitions.
+# (Do not export DAGSTER_MODULE_NAME instead: `dagster dev` hands it to its webserver, which then
+# sees two targets and stops before serving.)
+DEFS := ecommerce_platform.definitions
+SELECT ?= *
 export OPENBLAS_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -19,14 +21,14 @@ export TRANSFORMERS_OFFLINE ?= 1
 SHARED_SOURCE := $(wildcard $(CURDIR)/../shared/data/online_retail.parquet)
 DATA_SOURCES := $(wildcard data/*.parquet data/*.csv data/*.xlsx)
 
-.PHONY: install run test test-fast bench dev lock clean-data system-deps infra-test help
+.PHONY: install run materialize test test-fast bench dev lock clean-data system-deps infra-test help
 
 help:
 	@echo "make run | make test | make dev | make bench | make infra-test | make clean-data"
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@grep -q DAGSTER_MODULE_NAME $(BIN)/activate || printf '\nexport DAGSTER_MODULE_NAME=ecommerce_platform.definitions\nexport DAGSTER_HOME="$(CURDIR)/.dagster_home"\nexport OPENBLAS_NUM_THREADS=1\n' >> $(BIN)/activate
+	@grep -q DAGSTER_HOME $(BIN)/activate || printf '\nexport DAGSTER_HOME="$(CURDIR)/.dagster_home"\nexport OPENBLAS_NUM_THREADS=1\n' >> $(BIN)/activate
 	$(BIN)/pip install -q --upgrade "pip>=24"
 	# the CPU build of torch first, or pip pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
@@ -43,7 +45,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@if [ -z "$$ECOMMERCE_SOURCE" ] && [ -z "$(DATA_SOURCES)" ] && [ -n "$(SHARED_SOURCE)" ]; then \
 	  echo "using the reference data set $(SHARED_SOURCE)"; export ECOMMERCE_SOURCE="$(SHARED_SOURCE)"; fi; \
-	$(BIN)/dagster asset materialize --select '*'
+	$(BIN)/dagster asset materialize -m $(DEFS) --select '$(SELECT)'
+
+# materialize a selection: make materialize SELECT='clean_parquet*'
+materialize: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster asset materialize -m $(DEFS) --select '$(SELECT)'
 
 # Chromium for the browser tests (headless). Needs root and apt; skipped quietly when present.
 system-deps:

@@ -38,7 +38,7 @@ def materialize(keys: list[str], env: dict) -> tuple[float, str]:
     dagster = str(Path(sys.executable).parent / "dagster")
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [dagster, "asset", "materialize", "--select", ",".join(keys)],
+        [dagster, "asset", "materialize", "-m", "ecommerce_platform.definitions", "--select", ",".join(keys)],
         env=env, cwd=REPO, capture_output=True, text=True,
     )
     wall = time.perf_counter() - t0
@@ -71,8 +71,7 @@ def main() -> None:
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(work / "data"),
            "ECOMMERCE_SOURCE": args.source, "ECOMMERCE_NO_DOWNLOAD": "1",
-           "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "DAGSTER_MODULE_NAME": "ecommerce_platform.definitions"}
+           "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("OPENAI_API_KEY", None)
     keys = asset_keys(env)
     main_keys = [k for k in keys if k not in APART]
