@@ -394,13 +394,25 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     cat_start = np.searchsorted(cat["cat"], np.arange(n_cat))
     cat_size = np.bincount(cat["cat"], minlength=n_cat)
 
-    def product_in(cats_: np.ndarray) -> np.ndarray:
-        r = rng.random(len(cats_)) ** 2.2  # skewed popularity inside the category
-        return cat_start[cats_] + np.minimum((r * cat_size[cats_]).astype(int), cat_size[cats_] - 1)
+    # styles: each category's products fall into N_STYLES blocks (its order is random, so a block is a
+    # random subset); a customer likes one style in each preferred category and mostly discovers new
+    # products there, so who bought what predicts what they buy next (beyond global popularity)
+    n_style = 4
+    style = rng.integers(0, n_style, (n_cust, n_pref))
+
+    def product_in(cats_: np.ndarray, styles_: np.ndarray | None = None) -> np.ndarray:
+        r = rng.random(len(cats_)) ** 2.2  # skewed popularity inside the category (or style)
+        size = cat_size[cats_]
+        if styles_ is None:
+            return cat_start[cats_] + np.minimum((r * size).astype(int), size - 1)
+        block = np.maximum(size // n_style, 1)
+        start = np.minimum(styles_ * block, np.maximum(size - block, 0))
+        return cat_start[cats_] + start + np.minimum((r * block).astype(int), block - 1)
 
     n_fav = 24
-    fav_cat = pref[np.arange(n_cust)[:, None], (rng.random((n_cust, n_fav))[..., None] > pref_cw[:, None, :]).sum(-1).clip(0, n_pref - 1)]
-    fav = product_in(fav_cat.ravel()).reshape(n_cust, n_fav)
+    rows_ = np.arange(n_cust)[:, None]
+    k_fav = (rng.random((n_cust, n_fav))[..., None] > pref_cw[:, None, :]).sum(-1).clip(0, n_pref - 1)
+    fav = product_in(pref[rows_, k_fav].ravel(), style[rows_, k_fav].ravel()).reshape(n_cust, n_fav)
 
     # ---- known-customer invoices --------------------------------------------------------------
     p_act = activity / activity.sum()
@@ -467,7 +479,7 @@ def synthesize(rows: int = 200_000, seed: int = 7, start: str = "2010-12-01", en
     prod[use_fav] = fav[kc[use_fav], j]
     pc = kc[use_pref]
     k = (rng.random(len(pc))[:, None] > pref_cw[pc]).sum(1).clip(0, n_pref - 1)
-    prod[use_pref] = product_in(pref[pc, k])
+    prod[use_pref] = product_in(pref[pc, k], style[pc, k])
     prod[use_glob] = product_in(global_cat(int(use_glob.sum()), month[use_glob]))
     # avoid the same product twice on one invoice (re-draw a few times; the rest stays, as in reality)
     for _ in range(4):
