@@ -138,26 +138,16 @@ def build_figures(data: EdaData) -> dict[str, tuple[str, bytes]]:
         return fig, ax
 
     if n_cust:
-        rho = c[["orders", "total_spent"]].corr(method="spearman").iloc[0, 1]
-        fig, ax = scatter("orders", "total_spent", "orders (distinct invoices with a sale, log scale)",
-                          "total spent (GBP, log scale)", True,
-                          f"{n_cust:,} customers · Spearman ρ = {rho:.2f}")
-        ax.set_title(FIGURES["spent_vs_orders"])
-        out["spent_vs_orders"] = (FIGURES["spent_vs_orders"], _png(fig))
-
-        rho = c[["avg_basket_units", "total_spent"]].corr(method="spearman").iloc[0, 1]
-        fig, ax = scatter("avg_basket_units", "total_spent", "average basket size (units per order, log scale)",
-                          "total spent (GBP, log scale)", True,
-                          f"{n_cust:,} customers · Spearman ρ = {rho:.2f}")
-        ax.set_title(FIGURES["spent_vs_basket"])
-        out["spent_vs_basket"] = (FIGURES["spent_vs_basket"], _png(fig))
-
-        rho = c[["recency_days", "total_spent"]].corr(method="spearman").iloc[0, 1]
-        fig, ax = scatter("recency_days", "total_spent", "recency (days since the last purchase)",
-                          "total spent (GBP, log scale)", False,
-                          f"{n_cust:,} customers · Spearman ρ = {rho:.2f}")
-        ax.set_title(FIGURES["recency_vs_spent"])
-        out["recency_vs_spent"] = (FIGURES["recency_vs_spent"], _png(fig))
+        for key, column, xlabel, log_x in (
+            ("spent_vs_orders", "orders", "orders (distinct invoices with a sale, log scale)", True),
+            ("spent_vs_basket", "avg_basket_units", "average basket size (units per order, log scale)", True),
+            ("recency_vs_spent", "recency_days", "recency (days since the last purchase)", False),
+        ):
+            rho = c[[column, "total_spent"]].corr(method="spearman").iloc[0, 1]
+            fig, ax = scatter(column, "total_spent", xlabel, "total spent (GBP, log scale)", log_x,
+                              f"{n_cust:,} customers · Spearman ρ = {rho:.2f}")
+            ax.set_title(FIGURES[key])
+            out[key] = (FIGURES[key], _png(fig))
 
         cols = [k for k in FEATURE_LABELS if k in c.columns]
         corr = c[cols].astype(float).corr(method="spearman").rename(index=FEATURE_LABELS, columns=FEATURE_LABELS)
