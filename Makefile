@@ -16,10 +16,9 @@ SELECT ?= *
 export OPENBLAS_NUM_THREADS ?= 1
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
-# The reference data set, when this checkout sits in the workspace that has it. Used by `make run`
-# only when ECOMMERCE_SOURCE is unset and data/ holds no source file (see README, "Data sources").
-SHARED_SOURCE := $(wildcard $(CURDIR)/../shared/data/online_retail.parquet)
-DATA_SOURCES := $(wildcard data/*.parquet data/*.csv data/*.xlsx)
+# The local Dagster instance's settings (copied into $DAGSTER_HOME; kept out of the repo root so that
+# `dagster dev` finds no dagster.yaml in its working folder).
+INSTANCE_YAML := deploy/local/dagster.yaml
 
 .PHONY: install run materialize test test-fast bench dev lock clean-data system-deps infra-test help
 
@@ -33,18 +32,16 @@ $(STAMP): pyproject.toml requirements.lock
 	# the CPU build of torch first, or pip pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
-	@mkdir -p $(CURDIR)/.dagster_home && cp -n dagster.yaml $(CURDIR)/.dagster_home/dagster.yaml || true
 	@touch $(STAMP)
 
 install: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: $(INSTANCE_YAML)
 	@mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	cp $(INSTANCE_YAML) $(DAGSTER_HOME)/dagster.yaml
 
+# the whole graph; the source is ECOMMERCE_SOURCE, else your files in data/, else data/reference/
 run: install $(DAGSTER_HOME)/dagster.yaml
-	@if [ -z "$$ECOMMERCE_SOURCE" ] && [ -z "$(DATA_SOURCES)" ] && [ -n "$(SHARED_SOURCE)" ]; then \
-	  echo "using the reference data set $(SHARED_SOURCE)"; export ECOMMERCE_SOURCE="$(SHARED_SOURCE)"; fi; \
 	$(BIN)/dagster asset materialize -m $(DEFS) --select '$(SELECT)'
 
 # materialize a selection: make materialize SELECT='clean_parquet*'
@@ -80,5 +77,9 @@ lock: install
 	   echo "# Regenerate with \`make lock\`."; \
 	   $(BIN)/pip freeze | grep -v -i -E '^(ecommerce-platform|-e |torch==)' ) > requirements.lock
 
+# Start from nothing: the lake, the warehouse, the embedded stream (records and checkpoints), generated
+# data sets and Dagster's run history. Kept: your source files in data/, data/reference/ and the
+# instance settings ($(DAGSTER_HOME)/dagster.yaml).
 clean-data:
-	rm -rf data/lake data/warehouse.duckdb data/.duckdb_tmp $(DAGSTER_HOME)/storage
+	rm -rf data/lake data/warehouse.duckdb data/warehouse.duckdb.wal data/.duckdb_tmp data/stream data/generated
+	@if [ -d "$(DAGSTER_HOME)" ]; then find "$(DAGSTER_HOME)" -mindepth 1 -maxdepth 1 ! -name dagster.yaml -exec rm -rf {} +; fi

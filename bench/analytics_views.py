@@ -2,7 +2,7 @@
 local lake), against the same figures computed in pandas from the clean zone (the baseline), in
 the same run.
 
-    .venv/bin/python bench/analytics_views.py [--source ../shared/data/online_retail.parquet] [--data-dir DIR]
+    .venv/bin/python bench/analytics_views.py [--source data/reference/online_retail.parquet] [--data-dir DIR]
 
 Builds raw + clean in a temporary data dir first (not timed) unless --data-dir holds them already.
 """
@@ -22,13 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "online_retail.parquet"))
+    ap.add_argument("--source", default=str(ROOT / "data" / "reference" / "online_retail.parquet"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench_analytics_")) / "data"
-    os.environ.update({"ECOMMERCE_DATA_DIR": str(data_dir), "ECOMMERCE_SOURCE": args.source,
-                       "ECOMMERCE_NO_DOWNLOAD": "1"})
+    os.environ.update({"ECOMMERCE_DATA_DIR": str(data_dir), "ECOMMERCE_SOURCE": args.source})
 
     import dagster as dg
     import pandas as pd

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get("ECOMMERCE_TEST_SOURCE", REPO.parent / "shared" / "data" / "online_retail.parquet"))
+REAL = REPO / "data" / "reference" / "online_retail.parquet"
 
 
 # --- workers (run in a child process) --------------------------------------------------------------

@@ -19,10 +19,9 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else REPO.parent / "shared" / "data" / "online_retail.parquet")
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "data" / "reference" / "online_retail.parquet")
     with tempfile.TemporaryDirectory(prefix="eda_bench_") as tmp:
-        os.environ.update({"ECOMMERCE_DATA_DIR": f"{tmp}/data", "ECOMMERCE_SOURCE": str(source),
-                           "ECOMMERCE_NO_DOWNLOAD": "1"})
+        os.environ.update({"ECOMMERCE_DATA_DIR": f"{tmp}/data", "ECOMMERCE_SOURCE": str(source)})
         os.environ.pop("ECOMMERCE_DEPLOYMENT", None)
         import dagster as dg
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "online_retail.parquet"
+DEFAULT_SOURCE = REPO / "data" / "reference" / "online_retail.parquet"
 APART = ("data_profile",)  # measured on its own (the slow profiling report)
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     home.mkdir(parents=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(work / "data"),
-           "ECOMMERCE_SOURCE": args.source, "ECOMMERCE_NO_DOWNLOAD": "1",
+           "ECOMMERCE_SOURCE": args.source,
            "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     env.pop("OPENAI_API_KEY", None)
     keys = asset_keys(env)

@@ -1,6 +1,6 @@
 """Training and evaluation time of each ML model on the real file, through the platform.
 
-    .venv/bin/python bench/ml_models.py [SOURCE]   (default ../shared/data/online_retail.parquet)
+    .venv/bin/python bench/ml_models.py [SOURCE]   (default data/reference/online_retail.parquet)
 
 Lands and cleans the source into a temporary folder (raw_s3 + clean_parquet), builds the feature
 tables, then trains and evaluates the classifier, the segments and the ALS recommender, printing
@@ -21,10 +21,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def main() -> None:
-    source = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "data" / "online_retail.parquet")
+    source = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "data" / "reference" / "online_retail.parquet")
     with tempfile.TemporaryDirectory(prefix="ml_bench_") as tmp:
-        os.environ.update({"ECOMMERCE_DATA_DIR": str(Path(tmp) / "data"), "ECOMMERCE_SOURCE": str(source),
-                           "ECOMMERCE_NO_DOWNLOAD": "1"})
+        os.environ.update({"ECOMMERCE_DATA_DIR": str(Path(tmp) / "data"), "ECOMMERCE_SOURCE": str(source)})
         import dagster as dg
 
         from ecommerce_platform.ingestion.assets import raw_s3

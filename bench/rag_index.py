@@ -1,6 +1,6 @@
 """Benchmark of the RAG layer on the real file, with the seed's way measured in the same run.
 
-    .venv/bin/python bench/rag_index.py [--source ../shared/data/online_retail.parquet] [--data-dir DIR]
+    .venv/bin/python bench/rag_index.py [--source data/reference/online_retail.parquet] [--data-dir DIR]
                                         [--seed-limit N] [--skip-seed]
 
 Builds raw + clean + product_knowledge in a data dir first (timed separately; reused when --data-dir
@@ -35,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 def _env(data_dir: Path, cache: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ECOMMERCE_DEPLOYMENT")}
-    env.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
-               ECOMMERCE_NO_DOWNLOAD="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return env
 
 
@@ -159,7 +158,7 @@ def step_queries() -> dict:
 # ---------------------------------------------------------------- driver
 
 def prepare(data_dir: Path, source: str) -> float:
-    os.environ.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_SOURCE=source, ECOMMERCE_NO_DOWNLOAD="1")
+    os.environ.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_SOURCE=source)
     import dagster as dg
 
     from ecommerce_platform.ingestion.assets import raw_s3
@@ -184,7 +183,7 @@ def main() -> None:
     ap.add_argument("--perturb", type=float, default=0.0)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--product-texts", action="store_true")
-    ap.add_argument("--source", default=str(ROOT.parent / "shared" / "data" / "online_retail.parquet"))
+    ap.add_argument("--source", default=str(ROOT / "data" / "reference" / "online_retail.parquet"))
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed-limit", type=int, default=0, help="embed only the first N seed chunks")
     ap.add_argument("--skip-seed", action="store_true")

@@ -50,7 +50,7 @@ def row(name: str, n: int, rate: float, target: float | None = None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--source", default=os.environ.get("ECOMMERCE_SOURCE", str(ROOT.parent / "shared" / "data" / "online_retail.parquet")))
+    ap.add_argument("--source", default=os.environ.get("ECOMMERCE_SOURCE", str(ROOT / "data" / "reference" / "online_retail.parquet")))
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--moto-records", type=int, default=20_000)
     ap.add_argument("--baseline-records", type=int, default=3_000)

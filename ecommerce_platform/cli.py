@@ -19,6 +19,17 @@ def register(name: str, target: str) -> None:
 
 
 class LazyGroup(click.Group):
+    """Sub-commands imported on use; configuration errors end as one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        from ecommerce_platform.config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"configuration error: {exc}", err=True)
+            ctx.exit(2)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
 
@@ -33,8 +44,12 @@ class LazyGroup(click.Group):
 def main() -> None:
     """Ecommerce data platform: command-line entry points.
 
-    The asset graph itself runs with `dagster dev` or `dagster asset materialize`.
+    Settings come from the environment and from `.env` in the working folder (as for `dagster`: the
+    file's values win). The asset graph itself runs with `dagster dev`, `dg launch` or `make run`.
     """
+    from ecommerce_platform.config import apply_env_file
+
+    apply_env_file()
 
 
 @main.command("settings")

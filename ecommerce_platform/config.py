@@ -35,6 +35,18 @@ DEFAULT_STREAM_NAME = "ecommerce-transactions"
 DEFAULT_FIREHOSE_NAME = "ecommerce-transactions-to-s3"
 DEFAULT_REGION = "eu-west-1"
 
+# The reference data set shipped inside the repository (UCI "Online Retail", CC BY 4.0; see its README):
+# the batch source when neither ECOMMERCE_SOURCE nor a user's file in the data folder names another.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_SOURCE = REPO_ROOT / "data" / "reference" / "online_retail.parquet"
+# ECOMMERCE_SOURCE values that are not paths
+SOURCE_SYNTHETIC = "synthetic"  # generate the synthetic data set (benchmarks, scale tests, demos)
+SOURCE_REFERENCE = "reference"  # the shipped reference file, whatever the data folder holds
+# Where the platform writes data sets it generated itself (never picked up as a user's source).
+GENERATED_DIR_NAME = "generated"
+# The file every entry point reads for settings, in the working folder (as `dagster` does).
+ENV_FILE = ".env"
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -57,6 +69,8 @@ class Settings:
     region: str = DEFAULT_REGION
     endpoint_url: str | None = None
 
+    reference_source: Path = REFERENCE_SOURCE
+
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
@@ -75,6 +89,22 @@ class Settings:
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the variable."""
+
+
+def apply_env_file(folder: str | Path | None = None) -> dict[str, str]:
+    """Read ``.env`` in ``folder`` (default: the working folder) into the environment, the way the
+    ``dagster`` command does: values in the file win over the shell's. Returns what was set.
+
+    The ``ecommerce`` command calls this at start, so the file that ``make -C infra env`` writes selects
+    the same deployment for the command line as for Dagster."""
+    path = Path(folder or Path.cwd()) / ENV_FILE
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values  # python-dotenv (a dependency of dagster); not at import time
+
+    values = {k: v for k, v in dotenv_values(path).items() if v is not None}
+    os.environ.update(values)
+    return values
 
 
 def load_settings() -> Settings:
@@ -97,6 +127,7 @@ def load_settings() -> Settings:
         deployment=deployment,
         data_dir=Path(_env("ECOMMERCE_DATA_DIR", "data")).expanduser(),
         source=_env("ECOMMERCE_SOURCE"),
+        reference_source=Path(_env("ECOMMERCE_REFERENCE_SOURCE") or REFERENCE_SOURCE).expanduser(),
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,

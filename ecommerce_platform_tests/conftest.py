@@ -15,21 +15,20 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_SOURCE = Path(
-    os.environ.get("ECOMMERCE_TEST_SOURCE", REPO_ROOT.parent / "shared" / "data" / "online_retail.parquet")
-).resolve()
+# The reference data set shipped in the repository (data/reference/README.md): the tests' real data.
+REAL_SOURCE = REPO_ROOT / "data" / "reference" / "online_retail.parquet"
+REAL_SHA256 = "0a3bc1acf50608cb76604364a49626e1a9b9b8bb7f7bdb95b05ce72427b2187f"
 REAL_ROWS = 541_909
 ENV_KEYS = (
     "ECOMMERCE_DEPLOYMENT", "ECOMMERCE_DATA_DIR", "ECOMMERCE_SOURCE", "ECOMMERCE_WAREHOUSE",
-    "ECOMMERCE_S3_BUCKET", "ECOMMERCE_S3_PREFIX", "AWS_ENDPOINT_URL", "ECOMMERCE_NO_DOWNLOAD",
+    "ECOMMERCE_S3_BUCKET", "ECOMMERCE_S3_PREFIX", "AWS_ENDPOINT_URL", "ECOMMERCE_REFERENCE_SOURCE",
     "OPENAI_API_KEY", "OPENAI_BASE_URL",
 )
 
 
 @pytest.fixture(scope="session")
 def real_source() -> Path:
-    if not REAL_SOURCE.exists():
-        pytest.fail(f"reference data set missing: {REAL_SOURCE} (set ECOMMERCE_TEST_SOURCE)")
+    assert REAL_SOURCE.is_file(), f"the repository's reference data set is missing: {REAL_SOURCE}"
     return REAL_SOURCE
 
 
@@ -41,7 +40,6 @@ def platform_environment(data_dir: Path, **extra: str):
         for k in ENV_KEYS:
             os.environ.pop(k, None)
         os.environ["ECOMMERCE_DATA_DIR"] = str(data_dir)
-        os.environ["ECOMMERCE_NO_DOWNLOAD"] = "1"
         os.environ.update(extra)
         yield
     finally:

@@ -27,9 +27,7 @@ def raw_s3(context: dg.AssetExecutionContext, lake: Lake) -> dg.MaterializeResul
     sources = resolve_sources(settings)
     landed = []
     for source in sources:
-        (context.log.warning if source.origin == "synthetic" else context.log.info)(
-            f"source: {source.note}"
-        )
+        (context.log.warning if source.generated else context.log.info)(f"source: {source.note}")
         landed.append(land_source(lake, source))
     for item in landed:
         context.log.info(

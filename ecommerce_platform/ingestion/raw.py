@@ -12,15 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import socket
 import tempfile
-import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecommerce_platform.config import RAW_BATCH_PREFIX, Settings
+from ecommerce_platform.config import (
+    GENERATED_DIR_NAME,
+    RAW_BATCH_PREFIX,
+    SOURCE_REFERENCE,
+    SOURCE_SYNTHETIC,
+    Settings,
+)
 from ecommerce_platform.ingestion.source import (
     SourceError,
     SourceSpec,
@@ -33,67 +35,100 @@ log = logging.getLogger(__name__)
 
 MANIFEST_PREFIX = f"{RAW_BATCH_PREFIX}/_manifests"
 SOURCE_SUFFIXES = (".parquet", ".csv", ".xlsx", ".txt", ".tsv")
-UCI_URL = "https://archive.ics.uci.edu/static/public/352/online+retail.zip"
 
 
 @dataclass
 class ResolvedSource:
     path: Path
-    origin: str  # env | data_dir | downloaded | synthetic
+    origin: str  # env | data_dir | reference | synthetic
     note: str
 
+    @property
+    def generated(self) -> bool:
+        return self.origin == "synthetic"
 
-def resolve_sources(settings: Settings, download_timeout: float = 8.0) -> list[ResolvedSource]:
-    """Which files to land: ECOMMERCE_SOURCE, else the source files in the data folder, else the UCI
-    download, else a generated synthetic data set (offline)."""
+
+def resolve_sources(settings: Settings) -> list[ResolvedSource]:
+    """Which files to land, in this order (README, "Data sources"):
+
+    1. ``ECOMMERCE_SOURCE``: a file, a folder of source files, ``synthetic`` (the generated data set)
+       or ``reference`` (the shipped reference file);
+    2. otherwise the user's source files in the data folder (top level; never a file the platform
+       generated itself);
+    3. otherwise the reference data set shipped in the repository (``data/reference/``).
+    Nothing is downloaded and generated data is never picked silently."""
     if settings.source:
-        path = Path(settings.source).expanduser()
+        value = settings.source.strip()
+        if value.lower() == SOURCE_SYNTHETIC:
+            return [synthetic_source(settings)]
+        if value.lower() == SOURCE_REFERENCE:
+            return [reference_source(settings)]
+        path = Path(value).expanduser()
         if not path.exists():
-            raise SourceError(path, "ECOMMERCE_SOURCE points at a file that does not exist")
+            raise SourceError(path, "ECOMMERCE_SOURCE points at a file or folder that does not exist")
+        if path.is_dir():
+            found = user_source_files(path)
+            if not found:
+                raise SourceError(path, "ECOMMERCE_SOURCE is a folder with no source file "
+                                        f"({', '.join(SOURCE_SUFFIXES)}) in it")
+            return [ResolvedSource(p, "env", f"ECOMMERCE_SOURCE folder {path}: {p.name}") for p in found]
         return [ResolvedSource(path, "env", f"ECOMMERCE_SOURCE={path}")]
-    data_dir = settings.data_dir
-    found = sorted(
-        p for p in data_dir.glob("*") if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
-    ) if data_dir.exists() else []
+    found = user_source_files(settings.data_dir)
     if found:
-        return [ResolvedSource(p, "data_dir", f"source file found in {data_dir}/: {p.name}") for p in found]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    downloaded = _try_download_uci(data_dir, download_timeout)
-    if downloaded is not None:
-        return [ResolvedSource(downloaded, "downloaded", f"downloaded the UCI Online Retail file to {downloaded}")]
+        return [ResolvedSource(p, "data_dir", f"source file found in {settings.data_dir}/: {p.name}")
+                for p in found]
+    return [reference_source(settings)]
+
+
+def user_source_files(folder: Path) -> list[Path]:
+    """Source files at the top of ``folder`` (sorted by name), leaving out hidden files and every data set
+    the platform generated itself (marked in its Parquet metadata)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith((".", "~$")) and p.suffix.lower() in SOURCE_SUFFIXES
+        and not is_generated(p)
+    )
+
+
+def is_generated(path: Path) -> bool:
+    from ecommerce_platform.ingestion.synthetic import GENERATED_MARKER, LEGACY_NAMES
+
+    if path.name in LEGACY_NAMES:
+        return True  # written by earlier versions into the data folder itself, without the marker
+    if path.suffix.lower() != ".parquet":
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path).metadata or {}
+    except Exception:  # noqa: BLE001 - not readable here: landing will say what is wrong with it
+        return False
+    return GENERATED_MARKER in meta
+
+
+def reference_source(settings: Settings) -> ResolvedSource:
+    path = settings.reference_source
+    if not path.is_file():
+        raise SourceError(
+            path, "no source data: the reference data set is missing, ECOMMERCE_SOURCE is unset and the "
+            f"data folder {settings.data_dir}/ holds no source file. Restore data/reference/ from the "
+            "repository, drop a file into the data folder, or set ECOMMERCE_SOURCE (a file, a folder, "
+            "or 'synthetic' for a generated data set)")
+    return ResolvedSource(path, "reference", f"the reference data set shipped with the platform: {path}")
+
+
+def synthetic_source(settings: Settings, rows: int = 200_000) -> ResolvedSource:
     from ecommerce_platform.ingestion.synthetic import generate
 
-    target = data_dir / "synthetic_online_retail.parquet"
-    generate(target)
-    return [
-        ResolvedSource(
-            target,
-            "synthetic",
-            f"NO SOURCE DATA FOUND and the UCI download failed: using a GENERATED SYNTHETIC data set "
-            f"({target}); set ECOMMERCE_SOURCE to use real data",
-        )
-    ]
-
-
-def _try_download_uci(data_dir: Path, timeout: float) -> Path | None:
-    if os.environ.get("ECOMMERCE_NO_DOWNLOAD"):
-        return None
-    target = data_dir / "Online Retail.xlsx"
-    try:
-        with urllib.request.urlopen(UCI_URL, timeout=timeout) as resp:  # noqa: S310 - fixed https URL
-            payload = resp.read()
-        with tempfile.TemporaryDirectory() as tmp:
-            zpath = Path(tmp) / "online_retail.zip"
-            zpath.write_bytes(payload)
-            with zipfile.ZipFile(zpath) as zf:
-                name = next(n for n in zf.namelist() if n.lower().endswith(".xlsx"))
-                tmp_target = target.with_suffix(".xlsx.part")
-                tmp_target.write_bytes(zf.read(name))
-                os.replace(tmp_target, target)
-        return target
-    except (OSError, socket.timeout, zipfile.BadZipFile, StopIteration, ValueError) as exc:
-        log.warning("could not download the UCI Online Retail file (%s)", exc)
-        return None
+    target = settings.data_dir / GENERATED_DIR_NAME / "synthetic_online_retail.parquet"
+    if not target.exists():
+        generate(target, rows=rows)
+    return ResolvedSource(
+        target, "synthetic",
+        f"ECOMMERCE_SOURCE=synthetic: using a GENERATED SYNTHETIC data set ({target}), not real data; "
+        "figures, models and answers describe invented transactions")
 
 
 @dataclass

@@ -32,6 +32,13 @@ def clean_parquet(
     from ecommerce_platform.lake.clean import CLEAN_PREFIX, run_clean
 
     result = run_clean(warehouse, lake)
+    from ecommerce_platform.ingestion.raw import landed_batches
+
+    generated = [b.uri for b in landed_batches(lake) if b.origin == "synthetic"]
+    if generated:
+        context.log.warning(
+            f"the clean zone holds GENERATED SYNTHETIC data, not real transactions: {', '.join(generated)}"
+        )
     if result.reused:
         context.log.info("inputs and SQL unchanged since the last run: the clean zone is up to date")
     preview = warehouse.query_df(

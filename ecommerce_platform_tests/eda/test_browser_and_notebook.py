@@ -62,7 +62,6 @@ def test_notebook_runs_top_to_bottom(eda_lake, tmp_path):
         **os.environ,
         "JUPYTER_PATH": str(tmp_path / "jupyter"),
         "ECOMMERCE_DATA_DIR": str(data_dir),
-        "ECOMMERCE_NO_DOWNLOAD": "1",
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
         "MPLBACKEND": "Agg",
     }

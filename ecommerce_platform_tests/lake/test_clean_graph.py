@@ -1,5 +1,5 @@
 """Graph test: raw_s3 and clean_parquet materialized on the real file, reconciled against the
-facts of the data set (shared/data/README.md)."""
+facts of the data set (data/reference/README.md)."""
 
 import dagster as dg
 import duckdb

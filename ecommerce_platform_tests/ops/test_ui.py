@@ -96,7 +96,7 @@ def dagster_dev(clean_lake, real_source, tmp_path):
     # DAGSTER_* CLI variables (e.g. DAGSTER_MODULE_NAME) would reach the webserver as a second target
     base = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
     env = {**base, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(data_dir),
-           "ECOMMERCE_SOURCE": str(real_source), "ECOMMERCE_NO_DOWNLOAD": "1",
+           "ECOMMERCE_SOURCE": str(real_source),
            "DAGSTER_DISABLE_TELEMETRY": "1"}
     log_path = tmp_path / "dagster_dev.log"
     # On a loaded 2-core machine the code server can miss its start-up window: one clean restart.
