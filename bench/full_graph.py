@@ -68,7 +68,7 @@ def main() -> None:
         shutil.rmtree(work)
     home = work / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(work / "data"),
            "ECOMMERCE_SOURCE": args.source,
            "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -92,7 +92,7 @@ def dagster_dev(clean_lake, real_source, tmp_path):
     data_dir, _ = clean_lake
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO_ROOT / "deploy" / "local" / "dagster.yaml", home / "dagster.yaml")
     # DAGSTER_* CLI variables (e.g. DAGSTER_MODULE_NAME) would reach the webserver as a second target
     base = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
     env = {**base, "DAGSTER_HOME": str(home), "ECOMMERCE_DATA_DIR": str(data_dir),
