@@ -6,26 +6,12 @@ CDK app in ``infra/`` (its stack outputs print exactly these variables).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEPLOYMENTS = ("local", "aws")
-
-# Zones of the lake, relative to the lake root (a folder locally, s3://bucket/prefix in aws).
-ZONE_RAW = "raw"
-ZONE_CLEAN = "clean"
-ZONE_QUARANTINE = "quarantine"
-ZONE_ANALYTICS = "analytics"
-ZONE_FEATURES = "features"
-ZONE_MODELS = "models"
-ZONE_RAG = "rag"
-ZONE_REPORTS = "reports"
-
-# Prefixes inside the raw zone.
-RAW_BATCH_PREFIX = "raw/batch"  # raw/batch/ingest_date=YYYY-MM-DD/<sha12>/<file>
-RAW_STREAM_PREFIX = "raw/stream"  # raw/stream/year=YYYY/month=MM/day=DD/<object>
-RAW_STREAM_ERROR_PREFIX = "raw/stream_errors"  # Firehose-style error output
 
 # Defaults of the aws deployment (the CDK app uses the same ones).
 DEFAULT_S3_PREFIX = "lake"
@@ -34,6 +20,10 @@ DEFAULT_ATHENA_WORKGROUP = "ecommerce"
 DEFAULT_STREAM_NAME = "ecommerce-transactions"
 DEFAULT_FIREHOSE_NAME = "ecommerce-transactions-to-s3"
 DEFAULT_REGION = "eu-west-1"
+# Plausibility of invoice dates (lake/rules.py): earlier lines, or lines dated after their ingest time
+# plus the tolerance, are quarantined with the reason.
+DEFAULT_EARLIEST_INVOICE_DATE = dt.date(2000, 1, 1)
+DEFAULT_FUTURE_TOLERANCE_HOURS = 24.0
 
 # The reference data set shipped inside the repository (UCI "Online Retail", CC BY 4.0; see its README):
 # the batch source when neither ECOMMERCE_SOURCE nor a user's file in the data folder names another.
@@ -70,6 +60,18 @@ class Settings:
     endpoint_url: str | None = None
 
     reference_source: Path = REFERENCE_SOURCE
+    earliest_invoice_date: dt.date = DEFAULT_EARLIEST_INVOICE_DATE
+    future_tolerance_hours: float = DEFAULT_FUTURE_TOLERANCE_HOURS
+
+    def earliest_ts(self) -> dt.datetime:
+        """The earliest plausible invoice time."""
+        return dt.datetime.combine(self.earliest_invoice_date, dt.time())
+
+    def latest_valid_ts(self, ingested_at: dt.datetime) -> dt.datetime:
+        """The latest plausible invoice time of a line ingested at ``ingested_at`` (naive UTC)."""
+        if ingested_at.tzinfo is not None:
+            ingested_at = ingested_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return (ingested_at + dt.timedelta(hours=self.future_tolerance_hours)).replace(microsecond=0)
 
     @property
     def lake_dir(self) -> Path:
@@ -123,11 +125,27 @@ def load_settings() -> Settings:
     if engine == "athena" and deployment != "aws":
         raise ConfigError("ECOMMERCE_WAREHOUSE=athena needs ECOMMERCE_DEPLOYMENT=aws")
     prefix = (_env("ECOMMERCE_S3_PREFIX", DEFAULT_S3_PREFIX) or "").strip("/")
+    earliest_text = _env("ECOMMERCE_EARLIEST_INVOICE_DATE")
+    try:
+        earliest = dt.date.fromisoformat(earliest_text) if earliest_text else DEFAULT_EARLIEST_INVOICE_DATE
+    except ValueError:
+        raise ConfigError(
+            f"ECOMMERCE_EARLIEST_INVOICE_DATE={earliest_text!r} is not a date (YYYY-MM-DD)") from None
+    tolerance_text = _env("ECOMMERCE_FUTURE_TOLERANCE_HOURS")
+    try:
+        tolerance = float(tolerance_text) if tolerance_text else DEFAULT_FUTURE_TOLERANCE_HOURS
+    except ValueError:
+        tolerance = -1.0
+    if not 0 <= tolerance <= 24 * 366:
+        raise ConfigError(
+            f"ECOMMERCE_FUTURE_TOLERANCE_HOURS={tolerance_text!r} is not a number of hours between 0 and 8784")
     return Settings(
         deployment=deployment,
         data_dir=Path(_env("ECOMMERCE_DATA_DIR", "data")).expanduser(),
         source=_env("ECOMMERCE_SOURCE"),
         reference_source=Path(_env("ECOMMERCE_REFERENCE_SOURCE") or REFERENCE_SOURCE).expanduser(),
+        earliest_invoice_date=earliest,
+        future_tolerance_hours=tolerance,
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,

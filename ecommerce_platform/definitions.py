@@ -1,58 +1,54 @@
-"""The one place where assets, checks, jobs, schedules, sensors and resources meet.
+"""The code location: every layer's definitions merged, plus what is common to all of them.
 
-Each layer module (``<layer>/assets.py``) holds its assets and checks and may export ``JOBS``,
-``SCHEDULES`` and ``SENSORS`` lists; resources come from ``resources.build_resources`` (picked by
-ECOMMERCE_DEPLOYMENT). Loading this module imports no heavy library (torch, faiss, sklearn, ...).
+Each layer owns its definitions (``<layer>/definitions.py``: assets, checks, jobs, sensors, the resources
+only it needs); this module merges them in the direction the data flows, gives the warehouse assets the
+kind of the engine that really runs them, and adds the shared resources (picked by the deployment in
+``resources/__init__.py``), the automation sensor, the job ``make run`` uses and the executor. Loading it
+imports no heavy library (torch, faiss, sklearn, ...).
 """
-
 
 import importlib
 
 import dagster as dg
 
-from ecommerce_platform.automation import (
-    apply_operations,
-    build_automation_sensor,
-    build_jobs,
-    build_schedules,
-)
+from ecommerce_platform.config import Settings, load_settings
+from ecommerce_platform.operations import automation_sensor, layer_jobs, with_engine_kinds
+from ecommerce_platform.partitions import INVOICE_MONTHS
 from ecommerce_platform.resources import build_resources
 
-LAYER_MODULES = (
-    "ecommerce_platform.ingestion.assets",
-    "ecommerce_platform.lake.assets",
-    "ecommerce_platform.ml.assets",
-    "ecommerce_platform.analytics.assets",
-    "ecommerce_platform.eda.assets",
-    "ecommerce_platform.rag.assets",
-)
+# In the direction the data flows: a layer reads only what the layers before it publish.
+LAYERS = ("ingestion", "lake", "analytics", "ml", "rag", "eda")
+LOCATION_NAME = "ecommerce_platform"
 
 
-def _layers():
-    return [importlib.import_module(name) for name in LAYER_MODULES]
+def layer_definitions(settings: Settings, layers: tuple[str, ...] = LAYERS) -> list[dg.Definitions]:
+    out = []
+    for name in layers:
+        module = importlib.import_module(f"ecommerce_platform.{name}.definitions")
+        out.append(module.definitions(settings))
+    return out
 
 
-def build_definitions() -> dg.Definitions:
-    modules = _layers()
-    assets = apply_operations(list(dg.load_assets_from_modules(modules)))
-    keys = {k.to_user_string() for a in assets for k in a.keys}
-    checks = dg.load_asset_checks_from_modules(modules)
-    jobs = [*build_jobs(keys), *(j for m in modules for j in getattr(m, "JOBS", []))]
-    schedules = [*build_schedules(), *(s for m in modules for s in getattr(m, "SCHEDULES", []))]
-    sensors = [build_automation_sensor(), *(s for m in modules for s in getattr(m, "SENSORS", []))]
-    all_assets = dg.define_asset_job(
-        "all_assets",
-        selection=dg.AssetSelection.all(),
-        description="Materialize the whole graph (what `make run` does).",
-        executor_def=dg.in_process_executor,
+def build_definitions(settings: Settings | None = None, layers: tuple[str, ...] = LAYERS) -> dg.Definitions:
+    """The whole code location (or the first ``layers``, for tests that need only the lake)."""
+    settings = settings or load_settings()
+    layers = dg.Definitions.merge(*layer_definitions(settings, layers))
+    resources = build_resources(settings, env_vars=True)
+    assets = with_engine_kinds(list(layers.assets or []), settings.warehouse_engine)
+    rebuild = dg.define_asset_job(
+        "rebuild_from_clean",
+        selection=dg.AssetSelection.assets("clean_parquet", "quarantine").downstream(),
+        partitions_def=INVOICE_MONTHS,
+        description="The clean zone's invoice months and everything downstream, in one run (what `make "
+        "run` launches after landing).",
     )
     return dg.Definitions(
         assets=assets,
-        asset_checks=checks,
-        jobs=[all_assets, *jobs],
-        schedules=schedules,
-        sensors=sensors,
-        resources=build_resources(),
+        asset_checks=list(layers.asset_checks or []),
+        jobs=[*(layers.jobs or []), *layer_jobs(), rebuild],
+        schedules=list(layers.schedules or []),
+        sensors=[*(layers.sensors or []), automation_sensor()],
+        resources={**resources, **(layers.resources or {})},
         # One process for every step: on 2 cores the multiprocess executor costs ~2-3 s per step
         # (a Python start + imports each), more than most of our assets take. See README.
         executor=dg.in_process_executor,

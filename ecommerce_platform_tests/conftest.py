@@ -57,22 +57,29 @@ def platform_env(tmp_path, real_source):
         yield tmp_path / "data"
 
 
+def build_lake(instance, **kwargs):  # noqa: ANN001, ANN003
+    """Land the sources of the current environment and clean every month they hold, as `make run` does
+    for the first two layers (runner.rebuild over the ingestion and lake definitions). Returns the runs."""
+    from ecommerce_platform.definitions import build_definitions
+    from ecommerce_platform.runner import rebuild
+
+    return rebuild(instance, build_definitions(layers=("ingestion", "lake")), log=lambda _m: None, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def clean_lake(tmp_path_factory, real_source):
     """A local deployment whose raw and clean zones are built once per session from the real file.
     Yields (data_dir, resources). Tests may add zones to it; they must not change the clean zone."""
     import dagster as dg
 
-    from ecommerce_platform.ingestion.assets import raw_s3
-    from ecommerce_platform.lake.assets import clean_parquet
     from ecommerce_platform.resources import build_resources
 
     data_dir = tmp_path_factory.mktemp("session_lake") / "data"
     with platform_environment(data_dir, ECOMMERCE_SOURCE=str(real_source)):
-        resources = build_resources()
-        result = dg.materialize([raw_s3, clean_parquet], resources=resources)
-        assert result.success
-        yield data_dir, resources
+        with dg.DagsterInstance.ephemeral() as instance:
+            runs = build_lake(instance)
+            assert runs and all(r.success for r in runs)
+        yield data_dir, build_resources()
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 
-from ecommerce_platform.config import RAW_STREAM_ERROR_PREFIX, RAW_STREAM_PREFIX
+from ecommerce_platform.schema import RAW_STREAM_ERROR_PREFIX, RAW_STREAM_PREFIX
 from ecommerce_platform.ingestion.producer import REQUIRED_KEYS
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.stream import Stream, StreamRecord

@@ -90,24 +90,17 @@ def _ts_sql(date_order: str) -> str:
 def source_records(path: str | Path, count: int | None = None, replay: bool = False,
                    chunk: int = 20_000) -> Iterator[OutRecord]:
     """The transactions of one source file (Parquet, CSV, xlsx) as stream records, read with the
-    platform's source reader (``inspect_source`` + ``source_select_sql``) through DuckDB."""
+    platform's source reader (``read_source``: the canonical copy) through DuckDB. Records the reader
+    found malformed are not sent (the batch route quarantines them)."""
     import duckdb
 
-    from ecommerce_platform.ingestion.source import (
-        convert_xlsx_to_parquet,
-        inspect_source,
-        source_select_sql,
-    )
+    from ecommerce_platform.ingestion.source import read_source, source_select_sql
 
     path = Path(path)
     with duckdb.connect() as con, tempfile.TemporaryDirectory() as tmp:
-        spec = inspect_source(path, con)
-        read_path = path
-        if spec.format == "xlsx":
-            read_path = Path(tmp) / "converted.parquet"
-            spec.rows = convert_xlsx_to_parquet(path, spec, read_path)
-            spec.columns = {c: n for c, n in spec.columns.items()}
-        select = source_select_sql(str(read_path), spec)
+        spec, stats = read_source(path, tmp)
+        select = source_select_sql(stats.files, str(path), spec.slash_date_order, "2100-01-01 00:00:00")
+        select = f"SELECT * FROM ({select}) AS s WHERE malformed IS NULL"
         cols = ", ".join(UCI_NAMES)
         order = f"ORDER BY ts NULLS LAST, source_row" if replay else "ORDER BY source_row"
         limit = f" LIMIT {int(count)}" if count is not None else ""

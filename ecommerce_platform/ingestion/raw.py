@@ -3,37 +3,37 @@
 Layout (keys relative to the lake root):
   raw/batch/ingest_date=YYYY-MM-DD/<sha12>/<file name>   the source, as it was
   raw/batch/_manifests/<sha256>.json                       what the platform learned about it
-  raw/converted/<sha12>.parquet                            text-typed Parquet of a workbook (.xlsx only)
+  raw/normalized/<sha12>/part-NNNNN.parquet                its canonical copy (ingestion/normalize.py):
+                                                           what the engines read, its records counted
 Landing the same content again (whatever its name) is a no-op: the manifest of its hash exists.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ecommerce_platform.config import (
-    GENERATED_DIR_NAME,
-    RAW_BATCH_PREFIX,
-    SOURCE_REFERENCE,
-    SOURCE_SYNTHETIC,
-    Settings,
-)
+from ecommerce_platform.config import GENERATED_DIR_NAME, SOURCE_REFERENCE, SOURCE_SYNTHETIC, Settings
+from ecommerce_platform.schema import RAW_BATCH_PREFIX, RAW_NORMALIZED_PREFIX
 from ecommerce_platform.ingestion.source import (
     SourceError,
     SourceSpec,
-    convert_xlsx_to_parquet,
-    inspect_source,
+    file_sha256,
+    read_source,
+    sniff_format,
 )
+from ecommerce_platform.partitions import batch_partition_key
 from ecommerce_platform.resources.lake import Lake
 
 log = logging.getLogger(__name__)
 
 MANIFEST_PREFIX = f"{RAW_BATCH_PREFIX}/_manifests"
+NORMALIZED_PREFIX = f"{RAW_NORMALIZED_PREFIX}/batch"  # raw/normalized/batch/<sha12>/part-NNNNN.parquet
 SOURCE_SUFFIXES = (".parquet", ".csv", ".xlsx", ".txt", ".tsv")
 
 
@@ -46,6 +46,16 @@ class ResolvedSource:
     @property
     def generated(self) -> bool:
         return self.origin == "synthetic"
+
+    @property
+    def signature(self) -> str:
+        """Changes when the file changes (size or modification time): a new partition, a new landing."""
+        st = self.path.stat()
+        return hashlib.sha1(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
+
+    @property
+    def partition_key(self) -> str:
+        return batch_partition_key(self.path.name, self.signature)
 
 
 def resolve_sources(settings: Settings) -> list[ResolvedSource]:
@@ -138,58 +148,65 @@ class Landed:
     sha256: str
     size_bytes: int
     format: str
-    rows: int
+    rows: int  # records the source reader counted: the batch's rows_in
     ingest_date: str
     origin: str
     noop: bool
     spec: SourceSpec
-    read_key: str  # what the engine reads: the file itself, or its Parquet conversion (.xlsx)
+    normalized: list[str]  # keys of the canonical Parquet copy, what engines read
+    landed_at: str = ""  # ISO 8601 UTC time of landing
+    reader: dict = field(default_factory=dict)  # what the reader saw: blank lines, malformed records, ...
+    months: dict = field(default_factory=dict)  # invoice month (or 'undated') -> lines of the batch in it
 
     def manifest(self) -> dict:
         return {
             "key": self.key, "uri": self.uri, "sha256": self.sha256, "size_bytes": self.size_bytes,
             "format": self.format, "rows": self.rows, "ingest_date": self.ingest_date,
-            "origin": self.origin, "read_key": self.read_key, "spec": json.loads(self.spec.to_json()),
+            "origin": self.origin, "normalized": self.normalized, "landed_at": self.landed_at,
+            "reader": self.reader, "months": self.months, "spec": json.loads(self.spec.to_json()),
         }
 
 
+def normalized_prefix(sha256: str) -> str:
+    return f"{NORMALIZED_PREFIX}/{sha256[:12]}"
+
+
 def land_source(
-    lake: Lake, source: ResolvedSource, ingest_date: dt.date | None = None, work_dir: str | None = None
+    lake: Lake, source: ResolvedSource, ingest_date: dt.date | None = None, work_dir: str | None = None,
+    settings: Settings | None = None,
 ) -> Landed:
-    """Land one source file in the raw zone (idempotent by content hash)."""
-    spec = inspect_source(source.path)
-    manifest_key = f"{MANIFEST_PREFIX}/{spec.sha256}.json"
+    """Land one source file in the raw zone (idempotent by content hash): the file byte for byte, its
+    canonical Parquet copy (read and counted by the strict reader, lines routed to their invoice month),
+    then the manifest. A file that cannot be read raises SourceError and leaves nothing behind."""
+    from ecommerce_platform.config import load_settings
+
+    settings = settings or load_settings()
+    sha = file_sha256(sniffed(source.path))
+    manifest_key = f"{MANIFEST_PREFIX}/{sha}.json"
     if lake.exists(manifest_key):
         data = json.loads(lake.get_text(manifest_key))
         return _from_manifest(data, noop=True)
-    day = (ingest_date or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    key = f"{RAW_BATCH_PREFIX}/ingest_date={day}/{spec.sha256[:12]}/{source.path.name}"
-    read_key = key
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    day = (ingest_date or now.date()).isoformat()
+    key = f"{RAW_BATCH_PREFIX}/ingest_date={day}/{sha[:12]}/{source.path.name}"
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        converted = None
-        if spec.format == "xlsx":
-            # convert before anything is written: a workbook that fails here leaves no trace in the lake
-            converted = Path(tmp) / "converted.parquet"
-            spec.rows = convert_xlsx_to_parquet(source.path, spec, converted)
-            spec.column_types = {name: "string" for name in spec.columns.values()}
-            read_key = f"raw/converted/{spec.sha256[:12]}/data.parquet"
-            from ecommerce_platform.ingestion.source import _date_order, source_select_sql
-
-            import duckdb
-
-            with duckdb.connect() as con:
-                spec.slash_date_order = _date_order(con, source_select_sql(str(converted), spec))
+        # read before anything is written: a file that cannot be read leaves no trace in the lake
+        spec, stats, months = read_source(source.path, tmp, settings, now, source_file=lake.uri(key))
         written: list[str] = []
         try:
             lake.upload_file(source.path, key)
             written.append(key)
-            if converted is not None:
-                lake.upload_file(converted, read_key)
-                written.append(read_key)
+            copy_keys = []
+            for i, local in enumerate(stats.files):
+                copy_key = f"{normalized_prefix(sha)}/part-{i:05d}.parquet"
+                lake.upload_file(local, copy_key)
+                written.append(copy_key)
+                copy_keys.append(copy_key)
             landed = Landed(
-                key=key, uri=lake.uri(key), sha256=spec.sha256, size_bytes=spec.size_bytes,
+                key=key, uri=lake.uri(key), sha256=sha, size_bytes=spec.size_bytes,
                 format=spec.format, rows=spec.rows, ingest_date=day, origin=source.origin, noop=False,
-                spec=spec, read_key=read_key,
+                spec=spec, normalized=copy_keys, landed_at=now.isoformat(), reader=stats.to_dict(),
+                months=months,
             )
             # the manifest is written last: it is what makes the batch exist for the clean transform
             lake.put_text(manifest_key, json.dumps(landed.manifest(), indent=2, sort_keys=True))
@@ -203,12 +220,41 @@ def land_source(
     return landed
 
 
+def sniffed(path: Path) -> Path:
+    """The path, once it is known to be a file of an accepted format (SourceError otherwise)."""
+    sniff_format(path)
+    return path
+
+
+REJECTED_PREFIX = "raw/rejected"
+
+
+def reject_source(lake: Lake, source: ResolvedSource, error: SourceError, partition_key: str) -> dict:
+    """Record a file that cannot be read in the rejected area (``raw/rejected/<partition>.json``) with
+    its reason; it is not landed and not retried (a new version of the file is a new partition)."""
+    record = {
+        "partition": partition_key, "file": str(source.path), "problem": error.problem,
+        "message": str(error), "rejected_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    lake.put_text(f"{REJECTED_PREFIX}/{partition_key}.json", json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+def rejected_files(lake: Lake) -> list[dict]:
+    out = []
+    for key in lake.list(REJECTED_PREFIX):
+        if key.endswith(".json"):
+            out.append(json.loads(lake.get_text(key)))
+    return sorted(out, key=lambda r: r["rejected_at"])
+
+
 def _from_manifest(data: dict, noop: bool = False) -> Landed:
     return Landed(
         key=data["key"], uri=data["uri"], sha256=data["sha256"], size_bytes=data["size_bytes"],
         format=data["format"], rows=data["rows"], ingest_date=data["ingest_date"],
         origin=data.get("origin", ""), noop=noop, spec=SourceSpec.from_dict(data["spec"]),
-        read_key=data.get("read_key", data["key"]),
+        normalized=list(data.get("normalized") or []), landed_at=data.get("landed_at", ""),
+        reader=dict(data.get("reader") or {}), months=dict(data.get("months") or {}),
     )
 
 

@@ -1,11 +1,14 @@
-"""Sensors of the ingestion layer (both default to STOPPED, so a first `dagster dev` runs nothing).
+"""Arrival drives work: the ingestion sensors (both STOPPED until a user turns them on).
 
-``raw_objects_sensor``: lists ``raw/stream/`` and ``raw/batch/_manifests/`` and, when the listing
-changed since its cursor (a digest of the keys it has seen), requests a run of ``clean_downstream_job``
-(``clean_parquet`` and everything downstream). Works in both deployments (Firehose's objects in S3).
+``source_files_sensor``: looks at the source files (the drop folder ``data/``, or ``ECOMMERCE_SOURCE``;
+the reference data set when both are empty). A file it has not seen, or a new version of it, becomes a
+partition of ``raw_batches`` and gets one run of ``raw_s3``. The partitions are the sensor's memory (no
+cursor): a file is landed once; an unreadable one is set aside by its run, not retried.
 
-``stream_landing_sensor``: in the local deployment, plays Firehose's clock: when records wait after
-the landing checkpoint, it requests a run of ``stream_landing_job`` (``raw_stream``).
+``stream_landing_sensor``: plays Firehose's clock. Locally, when records wait after the landing's
+checkpoint, it requests one run of ``raw_stream`` for today (the run lands the whole backlog and builds
+the copies of every arrival day it touched). In aws, where Firehose lands the records, it requests the
+days whose objects changed since their copy was built.
 """
 
 import hashlib
@@ -13,86 +16,70 @@ import json
 
 import dagster as dg
 
-from ecommerce_platform.config import RAW_STREAM_PREFIX
+from ecommerce_platform.partitions import RAW_BATCHES, STREAM_DAYS
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.stream import Stream
 
-MANIFESTS_PREFIX = "raw/batch/_manifests"
-
-clean_downstream_job = dg.define_asset_job(
-    "clean_downstream_job",
-    selection=dg.AssetSelection.assets("clean_parquet").downstream(),
-    description="clean_parquet and everything downstream of it (run when new raw objects arrive).",
-    executor_def=dg.in_process_executor,
-)
-
-stream_landing_job = dg.define_asset_job(
-    "stream_landing_job",
-    selection=dg.AssetSelection.assets("raw_stream"),
-    description="Land the stream into the raw zone (the local Firehose).",
-    executor_def=dg.in_process_executor,
-)
+raw_s3_job = dg.define_asset_job("raw_s3_job", selection=dg.AssetSelection.assets("raw_s3"),
+                                 partitions_def=RAW_BATCHES,
+                                 description="Land source files (one partition per file).")
+raw_stream_job = dg.define_asset_job("raw_stream_job", selection=dg.AssetSelection.assets("raw_stream"),
+                                     partitions_def=STREAM_DAYS,
+                                     description="Land the stream (one partition per arrival day).")
 
 
-def raw_listing(lake: Lake) -> list[str]:
-    keys = [k for k in lake.list(RAW_STREAM_PREFIX) if not k.rsplit("/", 1)[-1].startswith((".", "_"))]
-    keys += [k for k in lake.list(MANIFESTS_PREFIX) if k.endswith(".json")]
-    return sorted(keys)
+@dg.sensor(job=raw_s3_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="New or changed source files -> one raw_s3 run each.")
+def source_files_sensor(context: dg.SensorEvaluationContext):
+    from ecommerce_platform.config import load_settings
+    from ecommerce_platform.ingestion.raw import resolve_sources
+    from ecommerce_platform.ingestion.source import SourceError
 
-
-def _digest(keys: list[str]) -> str:
-    h = hashlib.sha256()
-    for k in keys:
-        h.update(k.encode() + b"\n")
-    return h.hexdigest()[:32]
-
-
-@dg.sensor(
-    job=clean_downstream_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="New raw objects (stream objects or landed batches) -> clean_parquet and downstream.",
-)
-def raw_objects_sensor(context: dg.SensorEvaluationContext, lake: Lake):
-    keys = raw_listing(lake)
-    digest = _digest(keys)
-    previous = json.loads(context.cursor) if context.cursor else {}
-    if previous.get("digest") == digest:
-        return dg.SkipReason(f"no new raw objects ({len(keys)} seen)")
-    new = len(keys) - int(previous.get("n", 0))
-    context.update_cursor(json.dumps({"digest": digest, "n": len(keys)}))
-    if not keys:
-        return dg.SkipReason("the raw zone is empty")
-    return dg.RunRequest(
-        run_key=f"raw-{digest}",
-        tags={"ecommerce/raw_objects": str(len(keys)), "ecommerce/new_raw_objects": str(max(new, 0))},
+    try:
+        sources = resolve_sources(load_settings())
+    except SourceError as exc:
+        return dg.SkipReason(f"no source files: {exc}")
+    known = set(context.instance.get_dynamic_partitions(RAW_BATCHES.name))
+    new = [s for s in sources if s.partition_key not in known]
+    if not new:
+        return dg.SkipReason(f"no new source files ({len(sources)} known)")
+    keys = [s.partition_key for s in new]
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=k, run_key=f"land-{k}") for k in keys],
+        dynamic_partitions_requests=[RAW_BATCHES.build_add_request(keys)],
     )
 
 
-@dg.sensor(
-    job=stream_landing_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Local deployment: records waiting in the embedded stream -> land them (raw_stream).",
-)
-def stream_landing_sensor(context: dg.SensorEvaluationContext, stream: Stream):
-    if not stream.lands_itself:
-        return dg.SkipReason("Firehose lands the stream in this deployment")
-    from ecommerce_platform.ingestion.landing import CONSUMER
+@dg.sensor(job=raw_stream_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Records waiting in the stream (or new Firehose objects) -> one raw_stream run.")
+def stream_landing_sensor(context: dg.SensorEvaluationContext, stream: Stream, lake: Lake):
+    import datetime as dt
 
-    state = stream.read_checkpoint(CONSUMER) or {}
-    positions = {s: (state.get("shards") or {}).get(s) for s in stream.shard_ids()}
-    waiting = bool(state.get("pending"))
-    for shard_id, after in positions.items():
-        for page in stream.read_shard(shard_id, after=after, limit=1):
-            waiting = waiting or bool(page)
-        if waiting:
-            break
-    if not waiting:
-        return dg.SkipReason("no records waiting after the landing checkpoint")
-    key = hashlib.sha256(json.dumps(positions, sort_keys=True).encode()).hexdigest()[:16]
-    return dg.RunRequest(run_key=f"land-{key}")
+    if stream.lands_itself:
+        from ecommerce_platform.ingestion.landing import CONSUMER
 
+        state = stream.read_checkpoint(CONSUMER) or {}
+        positions = {s: (state.get("shards") or {}).get(s) for s in stream.shard_ids()}
+        waiting = bool(state.get("pending"))
+        for shard_id, after in positions.items():
+            for page in stream.read_shard(shard_id, after=after, limit=1):
+                waiting = waiting or bool(page)
+            if waiting:
+                break
+        if not waiting:
+            return dg.SkipReason("no records waiting after the landing checkpoint")
+        key = hashlib.sha256(json.dumps(positions, sort_keys=True).encode()).hexdigest()[:16]
+        today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+        return dg.RunRequest(partition_key=today, run_key=f"land-{key}")
+    from ecommerce_platform.ingestion.stream_copy import day_objects, landed_days, read_day
 
-SENSORS = [raw_objects_sensor, stream_landing_sensor]
-JOBS = [clean_downstream_job, stream_landing_job]
+    stale = []
+    for day in landed_days(lake):
+        built = read_day(lake, day)
+        if built is None or built.objects != day_objects(lake, day):
+            stale.append(day.isoformat())
+    if not stale:
+        return dg.SkipReason("every Firehose day has its copy")
+    digest = hashlib.sha256(json.dumps(stale).encode()).hexdigest()[:16]
+    return [dg.RunRequest(partition_key=d, run_key=f"copy-{d}-{digest}") for d in stale
+            if d in STREAM_DAYS.get_partition_keys()]

@@ -1,9 +1,11 @@
 """Source files: find the one to use, recognise its format, and map its columns to the canonical schema.
 
-Accepted: Parquet, CSV (UTF-8 or Latin-1; ISO, day-first ``dd/mm/yyyy hh:mm`` or month-first dates,
-the order detected from the data), and Excel ``.xlsx`` (the seed's ``Online Retail.xlsx``), with the
-column names of "Online Retail" (InvoiceNo, UnitPrice, CustomerID) or "Online Retail II" (Invoice,
-Price, Customer ID). Anything else gets a ``SourceError`` that names the file and the problem.
+Accepted: Parquet, CSV (RFC 4180; UTF-8, UTF-16, Windows-1252 or Latin-1; ISO, day-first
+``dd/mm/yyyy hh:mm`` or month-first dates, the order detected from the data), and Excel ``.xlsx`` (the
+seed's ``Online Retail.xlsx``), with the column names of "Online Retail" (InvoiceNo, UnitPrice,
+CustomerID) or "Online Retail II" (Invoice, Price, Customer ID). Anything else gets a ``SourceError``
+that names the file and the problem. ``read_source`` reads a whole file into its canonical Parquet copy
+(``ingestion/normalize.py``), counting its records; engines only ever read that copy.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ecommerce_platform.lake.schema import SOURCE_COLUMNS
+from ecommerce_platform.schema import SOURCE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ def map_columns(path: str | Path, names: list[str]) -> dict[str, str]:
 
 
 def sniff_format(path: str | Path) -> str:
+    from ecommerce_platform.ingestion.normalize import looks_like_text
+
     path = Path(path)
     if not path.exists():
         raise SourceError(path, "file does not exist")
@@ -125,73 +129,136 @@ def sniff_format(path: str | Path) -> str:
         raise SourceError(path, "a zip archive that is not an Excel workbook; unzip it first")
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise SourceError(path, "legacy Excel .xls is not supported; save it as .xlsx or CSV")
-    if b"\x00" in head or _looks_binary(head):
+    if not looks_like_text(head):
         raise SourceError(path, "binary content that is not Parquet, CSV or .xlsx")
     return "csv"
 
 
-def _looks_binary(head: bytes) -> bool:
-    if not head:
-        return False
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
-    return control / len(head) > 0.05
-
-
-def detect_encoding(path: str | Path) -> str:
-    """UTF-8 if the whole file decodes as UTF-8, else Latin-1 (which decodes any byte)."""
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as fh:
-        try:
-            while block := fh.read(4 << 20):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-            return "utf-8"
-        except UnicodeDecodeError:
-            return "latin-1"
-
-
-def inspect_source(path: str | Path, con=None) -> SourceSpec:  # noqa: ANN001
-    """Recognise the file, map its columns, count its rows, detect the date order. Raises SourceError."""
-    import duckdb
-
+def inspect_source(path: str | Path) -> SourceSpec:
+    """Recognise the file and map its columns (the header only; cheap). Raises SourceError."""
     path = Path(path)
     fmt = sniff_format(path)
-    own = con is None
-    con = con or duckdb.connect()
-    try:
-        spec = SourceSpec(path=str(path), format=fmt, size_bytes=path.stat().st_size)
-        if fmt == "parquet":
-            try:
-                import pyarrow.parquet as pq
+    spec = SourceSpec(path=str(path), format=fmt, size_bytes=path.stat().st_size)
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet as pq
 
-                meta = pq.ParquetFile(path)
-                names = meta.schema_arrow.names
-                spec.column_types = {f.name: _glue_type(f.type) for f in meta.schema_arrow}
-                spec.rows = meta.metadata.num_rows
-            except Exception as exc:  # noqa: BLE001 - any reader error is a bad file
-                raise SourceError(path, f"unreadable Parquet file ({exc})") from None
-        elif fmt == "csv":
-            spec.encoding = detect_encoding(path)
-            names = _csv_header(path, spec, con)
-        else:  # xlsx: read the header row only
-            names = _xlsx_header(path)
-        spec.columns = map_columns(path, names)
-        spec.header = [str(n) for n in names]
-        if fmt == "csv":
-            spec.rows = _count_rows(con, source_select_sql(str(path), spec))
-        elif fmt == "xlsx":
-            spec.rows = -1  # known after conversion
+            meta = pq.ParquetFile(path)
+            names = meta.schema_arrow.names
+            spec.column_types = {f.name: _glue_type(f.type) for f in meta.schema_arrow}
+            spec.rows = meta.metadata.num_rows
+        except Exception as exc:  # noqa: BLE001 - any reader error is a bad file
+            raise SourceError(path, f"unreadable Parquet file ({exc})") from None
         if spec.rows == 0:
             raise SourceError(path, "has a header but no data rows")
-        if fmt != "xlsx":
-            spec.slash_date_order = _date_order(con, source_select_sql(str(path), spec))
-        spec.sha256 = file_sha256(path)
-        return spec
-    finally:
-        if own:
-            con.close()
+    elif fmt == "csv":
+        from ecommerce_platform.ingestion.normalize import read_csv_header
+
+        names = read_csv_header(path, spec)
+    else:  # xlsx: read the header row only
+        names = _xlsx_header(path)
+    spec.columns = map_columns(path, names)
+    spec.header = [str(n) for n in names]
+    return spec
+
+
+def read_source(path: str | Path, out_dir: str | Path, settings=None, ingested_at=None,  # noqa: ANN001
+                source_file: str | None = None):
+    """Read the whole file into its canonical Parquet copy in ``out_dir`` (normalize.py, then
+    ``finalize_copy``: invoice times read, lines routed to their invoice month). Returns
+    (spec, Normalized, months): ``spec.rows`` is the number of records the reader counted, ``months`` the
+    lines of each invoice month (their sum is ``spec.rows``). ``source_file``: where the copy says its
+    lines come from (the landed object's URI; the path by default)."""
+    import datetime as dt
+    import tempfile
+
+    from ecommerce_platform.config import load_settings
+    from ecommerce_platform.ingestion.normalize import normalize
+
+    settings = settings or load_settings()
+    ingested_at = ingested_at or dt.datetime.now(dt.timezone.utc)
+    path = Path(path)
+    source_file = source_file or str(path)
+    spec = inspect_source(path)
+    with tempfile.TemporaryDirectory(dir=str(out_dir) if Path(out_dir).exists() else None) as stage:
+        stats = normalize(path, spec, stage)
+        spec.rows = stats.records
+        spec.slash_date_order = date_order_of(stats.files)
+        files, months = finalize_copy(stats.files, out_dir, spec.slash_date_order,
+                                      settings.latest_valid_ts(ingested_at), settings, source_file=source_file)
+    stats.files = files
+    spec.column_types = copy_column_types(files[0])
+    spec.sha256 = file_sha256(path)
+    if sum(months.values()) != spec.rows:
+        raise SourceError(path, f"the reader counted {spec.rows:,} records but its copy holds "
+                                f"{sum(months.values()):,}")
+    return spec, stats, months
+
+
+def date_order_of(files: list[str]) -> str:
+    """'dmy' or 'mdy' for the 'a/b/yyyy' dates of a reader's stage files (text dates only)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        typ = con.execute(
+            f"SELECT typeof(invoice_date) FROM read_parquet({sql_list(files)}) LIMIT 1").fetchone()
+        if not typ or typ[0] != "VARCHAR":
+            return "dmy"
+        return _date_order(con, f"SELECT invoice_date FROM read_parquet({sql_list(files)})")
+
+
+def finalize_copy(stage_files: list[str], out_dir: str | Path, date_order: str, latest_valid_ts, settings,  # noqa: ANN001
+                  source_file: str | None = None, route: str = "batch",
+                  name: str = "part-00000.parquet") -> tuple[list[str], dict[str, int]]:
+    """Write the canonical copy (``ingestion/sql/canonical_copy.sql``) of the reader's stage files into
+    ``out_dir``; returns (files, lines per invoice month). ``source_file`` None: the stage files carry a
+    ``source_file`` column (a stream day's objects)."""
+    import duckdb
+
+    from ecommerce_platform.resources.sql_dialect import Sql, read_sql, render
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / name
+    source = f"read_parquet({sql_list(stage_files)})"
+    with duckdb.connect() as con:
+        con.execute("SET preserve_insertion_order=true")
+        sql = render(read_sql("ecommerce_platform.ingestion", "canonical_copy.sql"),
+                     source=Sql(source), date_order=date_order, earliest_ts=settings.earliest_ts(),
+                     latest_valid_ts=latest_valid_ts, route=route,
+                     source_file=Sql("source_file") if source_file is None else source_file,
+                     **_reading_expressions(con, source))
+        con.execute(f"COPY ({sql}) TO {_sql_str(str(target))} "
+                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)")
+        months = dict(con.execute(
+            f"SELECT partition_month, count(*) FROM read_parquet({_sql_str(str(target))}) "
+            "GROUP BY 1 ORDER BY 1").fetchall())
+    return [str(target)], {str(k): int(v) for k, v in months.items()}
+
+
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+            "UBIGINT", "FLOAT", "DOUBLE", "REAL")
+
+
+def _reading_expressions(con, source: str) -> dict:  # noqa: ANN001
+    """How the copy reads the numbers and the date of this stage: a cast where the source column is
+    already a number or a time (no text round trip), a parse where it is text."""
+    from ecommerce_platform.resources.sql_dialect import Sql
+
+    types = {row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+
+    def number(col: str) -> Sql:
+        typ = types.get(col, "VARCHAR").upper()
+        if typ in _NUMERIC or typ.startswith("DECIMAL"):
+            return Sql(f"CAST({col} AS DOUBLE)")
+        return Sql(f"TRY_CAST(TRIM(CAST({col} AS VARCHAR)) AS DOUBLE)")
+
+    date_type = types.get("invoice_date", "VARCHAR").upper()
+    if date_type.startswith("TIMESTAMP") or date_type == "DATE":
+        text = Sql("strftime(CAST(invoice_date AS TIMESTAMP), '%Y-%m-%d %H:%M:%S')")
+    else:
+        text = Sql("TRIM(CAST(invoice_date AS VARCHAR))")
+    return {"quantity_num": number("quantity"), "price_num": number("unit_price"), "invoice_text": text}
 
 
 def _glue_type(arrow_type) -> str:  # noqa: ANN001
@@ -205,39 +272,36 @@ def _glue_type(arrow_type) -> str:  # noqa: ANN001
         return "boolean"
     if t.is_timestamp(arrow_type):
         return "timestamp"
+    if t.is_date(arrow_type):
+        return "date"
+    if t.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
     return "string"
 
 
-def _csv_options(spec: SourceSpec) -> str:
-    opts = ["header=true", "all_varchar=true", "strict_mode=false", "null_padding=true"]
-    if spec.encoding != "utf-8":
-        opts.append(f"encoding='{spec.encoding}'")
-    if spec.delimiter:
-        opts.append("delim=" + _sql_str(spec.delimiter))
-    return ", ".join(opts)
+# Glue types of the canonical copy's own columns (the eight source columns keep the source's types).
+COPY_TYPES = {"source_file": "string", "route": "string", "source_row": "bigint", "source_line": "bigint",
+              **{c: "string" for c in SOURCE_COLUMNS}, "malformed": "string", "malformed_detail": "string",
+              "quantity_num": "double", "price_num": "double", "invoice_ts": "timestamp",
+              "latest_valid_ts": "timestamp", "partition_month": "string"}
+# The canonical copy's columns, in order.
+COPY_COLUMNS = tuple(COPY_TYPES)
+
+
+def copy_column_types(path: str) -> dict[str, str]:
+    """Glue types of the eight source columns in a canonical copy."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    return {c: _glue_type(schema.field(c).type) for c in SOURCE_COLUMNS}
 
 
 def _sql_str(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _csv_header(path: Path, spec: SourceSpec, con) -> list[str]:  # noqa: ANN001
-    import duckdb
-
-    try:
-        sniff = con.execute(
-            f"SELECT Delimiter, Columns FROM sniff_csv({_sql_str(str(path))}, "
-            f"{_csv_options(spec)}, sample_size=20000)"
-        ).fetchone()
-    except duckdb.Error as exc:
-        raise SourceError(path, f"not a readable CSV file ({_short(exc)})") from None
-    spec.delimiter = sniff[0]
-    names = [c["name"] for c in sniff[1]]
-    if len(names) < 2:
-        raise SourceError(
-            path, f"not a transactions CSV: found {len(names)} column(s) ({', '.join(names)})"
-        )
-    return names
+def sql_list(values: list[str]) -> str:
+    return "[" + ", ".join(_sql_str(v) for v in values) + "]"
 
 
 def _xlsx_header(path: Path) -> list[str]:
@@ -260,38 +324,6 @@ def _short(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300]
 
 
-def source_select_sql(uri: str, spec: SourceSpec, route: str = "batch") -> str:
-    """A DuckDB SELECT giving the canonical text columns + source_file + source_row for one file."""
-    cols = []
-    for canonical in SOURCE_COLUMNS:
-        original = spec.columns.get(canonical)
-        if original is None:
-            cols.append(f"CAST(NULL AS VARCHAR) AS {canonical}")
-        else:
-            quoted = '"' + original.replace('"', '""') + '"'
-            cols.append(f"CAST({quoted} AS VARCHAR) AS {canonical}")
-    if spec.format in ("parquet", "xlsx"):  # xlsx is read from its Parquet conversion
-        scan = f"read_parquet({_sql_str(uri)}, file_row_number=true)"
-        row = "file_row_number + 1"
-    else:
-        scan = f"read_csv({_sql_str(uri)}, {_csv_options(spec)})"
-        row = "row_number() OVER ()"
-    return (
-        f"SELECT {', '.join(cols)}, {_sql_str(uri)} AS source_file, "
-        f"CAST({row} AS BIGINT) AS source_row, '{route}' AS route, "
-        f"'{spec.slash_date_order}' AS date_order FROM {scan}"
-    )
-
-
-def _count_rows(con, select_sql: str) -> int:  # noqa: ANN001
-    import duckdb
-
-    try:
-        return con.execute(f"SELECT count(*) FROM ({select_sql})").fetchone()[0]
-    except duckdb.Error as exc:
-        raise SourceError(select_sql.split("'")[1], f"cannot be read ({_short(exc)})") from None
-
-
 def _date_order(con, select_sql: str) -> str:  # noqa: ANN001
     """Day-first unless some 'a/b/yyyy' date has a > 12 impossible for a month... or b > 12."""
     row = con.execute(
@@ -308,50 +340,3 @@ def _date_order(con, select_sql: str) -> str:  # noqa: ANN001
     return "dmy"
 
 
-def convert_xlsx_to_parquet(path: str | Path, spec: SourceSpec, out: str | Path) -> int:
-    """Stream the workbook's first sheet into a text-typed Parquet file; returns the row count."""
-    import datetime as dt
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from openpyxl import load_workbook
-
-    wb = load_workbook(path, read_only=True, data_only=True)
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = [str(v) if v is not None else "" for v in next(rows)]
-        wanted = list(dict.fromkeys(spec.columns.values()))
-        idx = [header.index(name) for name in wanted]
-        schema = pa.schema([(name, pa.string()) for name in wanted])
-
-        def text(v):  # noqa: ANN001, ANN202
-            if v is None:
-                return None
-            if isinstance(v, dt.datetime):
-                return v.strftime("%Y-%m-%d %H:%M:%S")
-            if isinstance(v, float) and v.is_integer():
-                return str(int(v))
-            return str(v)
-
-        n = 0
-        tmp = Path(str(out) + ".tmp")
-        with pq.ParquetWriter(tmp, schema) as writer:
-            batch: list[list] = [[] for _ in wanted]
-            for r in rows:
-                if r is None or all(v is None for v in r):
-                    continue
-                for j, i in enumerate(idx):
-                    batch[j].append(text(r[i]) if i < len(r) else None)
-                n += 1
-                if len(batch[0]) >= 100_000:
-                    writer.write_table(pa.table(batch, schema=schema))
-                    batch = [[] for _ in wanted]
-            if batch[0]:
-                writer.write_table(pa.table(batch, schema=schema))
-        Path(tmp).replace(out)
-    finally:
-        wb.close()
-    if n == 0:
-        raise SourceError(path, "has a header but no data rows")
-    return n

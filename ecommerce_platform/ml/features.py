@@ -20,7 +20,7 @@ from ecommerce_platform.resources.warehouse import Warehouse
 SQL_PACKAGE = "ecommerce_platform.ml"
 FEATURES_ZONE = "features"
 
-# name, type, description (types in lake/schema.py's neutral vocabulary)
+# name, type, description (types in schema.py's neutral vocabulary)
 INVOICE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("invoice_no", "string", "Sale invoice (key)"),
     ("customer_id", "string", "Customer (known customers only)"),

@@ -20,7 +20,7 @@ KNOWLEDGE_MANIFEST = "rag/_manifests/product_knowledge.json"
 CLEAN_MANIFEST = "clean/_manifests/transactions.json"
 RENDER_VERSION = "1"
 
-# name, type, description (the neutral vocabulary of lake/schema.py)
+# name, type, description (the neutral vocabulary of schema.py)
 KNOWLEDGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("stock_code", "string", "Product code"),
     ("description", "string", "Canonical description: the most frequent one on its sale lines"),

@@ -1,10 +1,17 @@
 """Resources: the one place where the deployment (local or aws) picks implementations.
 
-``build_resources()`` returns the resource dict for ``Definitions``; no asset branches on the
-deployment. Resource keys: ``lake``, ``warehouse`` (and the layers' own: ``stream``, ``llm``, ...).
+``build_resources(settings)`` returns the resource mapping for ``Definitions``: ``lake``, ``warehouse``
+(which depends on the lake), ``stream``, ``embeddings`` and ``llm``. No asset branches on the
+deployment. For ``Definitions`` (``env_vars=True``) values that come from the environment are given as
+``dg.EnvVar`` where the variable is set, so the UI shows the variable's name, not its value; used
+directly (the CLI, the server, tests) the resources hold plain values.
 """
 
 from __future__ import annotations
+
+import os
+
+import dagster as dg
 
 from ecommerce_platform.config import Settings, load_settings
 from ecommerce_platform.resources.lake import Lake, LocalLake, S3Lake
@@ -14,42 +21,47 @@ __all__ = ["Lake", "LocalLake", "S3Lake", "Warehouse", "DuckDBWarehouse", "Athen
            "build_lake", "build_warehouse", "build_resources"]
 
 
-def build_lake(settings: Settings) -> Lake:
+def _env(env_vars: bool):  # noqa: ANN202
+    def value(name: str, setting):  # noqa: ANN001, ANN202
+        """``dg.EnvVar(name)`` when the setting came verbatim from that variable, else the value."""
+        if env_vars and setting is not None and os.environ.get(name) == str(setting):
+            return dg.EnvVar(name)
+        return setting
+
+    return value
+
+
+def build_lake(settings: Settings, env_vars: bool = False) -> Lake:
+    env = _env(env_vars)
     if settings.deployment == "aws":
         return S3Lake(
-            bucket=settings.s3_bucket, prefix=settings.s3_prefix, region=settings.region,
-            endpoint_url=settings.endpoint_url,
+            bucket=env("ECOMMERCE_S3_BUCKET", settings.s3_bucket), prefix=settings.s3_prefix,
+            region=env("AWS_REGION", settings.region), endpoint_url=env("AWS_ENDPOINT_URL", settings.endpoint_url),
         )
     return LocalLake(path=str(settings.lake_dir))
 
 
-def build_warehouse(settings: Settings) -> Warehouse:
+def build_warehouse(settings: Settings, lake: Lake | None = None, env_vars: bool = False) -> Warehouse:
+    env = _env(env_vars)
+    lake = lake or build_lake(settings, env_vars)
     if settings.warehouse_engine == "athena":
         return AthenaWarehouse(
-            database=settings.glue_database, workgroup=settings.athena_workgroup,
-            output_location=settings.athena_output, region=settings.region,
-            endpoint_url=settings.endpoint_url,
+            lake=lake, database=env("ECOMMERCE_GLUE_DATABASE", settings.glue_database),
+            workgroup=env("ECOMMERCE_ATHENA_WORKGROUP", settings.athena_workgroup),
+            output_location=env("ECOMMERCE_ATHENA_OUTPUT", settings.athena_output),
+            region=env("AWS_REGION", settings.region),
         )
-    return DuckDBWarehouse(path=str(settings.warehouse_path))
+    return DuckDBWarehouse(lake=lake, path=str(settings.warehouse_path))
 
 
-def build_resources(settings: Settings | None = None) -> dict:
+def build_resources(settings: Settings | None = None, env_vars: bool = False) -> dict:
+    """The resources of the deployment ``settings`` describe (``load_settings()`` by default)."""
+    from ecommerce_platform.resources.stream import build_stream
+
     settings = settings or load_settings()
-    resources: dict = {
-        "lake": build_lake(settings),
-        "warehouse": build_warehouse(settings),
+    lake = build_lake(settings, env_vars)
+    return {
+        "lake": lake,
+        "warehouse": build_warehouse(settings, lake, env_vars),
+        "stream": build_stream(settings),
     }
-    # Layer resources (stream, llm, ...) register themselves in LAYER_RESOURCES below.
-    for key, factory in LAYER_RESOURCES.items():
-        resources[key] = factory(settings)
-    return resources
-
-
-# key -> factory(settings); filled by the layers' resource modules (see definitions.py).
-LAYER_RESOURCES: dict = {}
-
-# The stream (ingestion layer): the embedded durable log locally, Kinesis in aws.
-from ecommerce_platform.resources.stream import Stream, build_stream  # noqa: E402
-
-LAYER_RESOURCES["stream"] = build_stream
-__all__ += ["Stream", "build_stream"]

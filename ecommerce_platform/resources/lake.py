@@ -3,18 +3,53 @@
 Keys are '/'-separated paths relative to the lake root (``raw/batch/...``). ``uri(key)`` gives the
 address an engine (DuckDB, Athena) reads: an absolute path locally, ``s3://bucket/prefix/key`` in aws.
 Writes are atomic: a single object is written under a temporary name and renamed (local) or put in
-one request (S3); a whole prefix is published by ``publish_prefix`` from a staging prefix.
+one request (S3); a whole prefix is published by ``publish_prefix`` from a staging prefix. A writer that
+dies (SIGKILL, power loss) leaves its staging prefix behind: the next writer of the same zone sweeps the
+debris of writers that are gone (``sweep_debris``), so nothing accumulates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
+import time
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
+
+# Debris of a writer on another machine (S3) is swept once it is this old.
+STALE_SECONDS = 6 * 3600
+
+
+def _owner_tag() -> str:
+    """Who writes a staging prefix: host and process, so that the next writer can tell it is gone."""
+    host = "".join(ch if ch.isalnum() else "_" for ch in socket.gethostname())[:40] or "host"
+    return f"{host}.{os.getpid()}.{int(time.time())}"
+
+
+def _writer_gone(tag: str) -> bool:
+    """True when the writer that named a staging prefix ``<name>--<host>.<pid>.<epoch>--<id>`` is gone."""
+    try:
+        host, pid, started = tag.rsplit(".", 2)
+        pid_n, started_n = int(pid), int(started)
+    except ValueError:
+        return False
+    me = "".join(ch if ch.isalnum() else "_" for ch in socket.gethostname())[:40] or "host"
+    if host == me:
+        try:
+            os.kill(pid_n, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return time.time() - started_n > STALE_SECONDS
 
 
 def _clean_key(key: str) -> str:
@@ -53,6 +88,10 @@ class Lake(dg.ConfigurableResource, ABC):
         """Keys (relative to the lake root) of the objects under ``prefix``, sorted."""
 
     @abstractmethod
+    def list_versions(self, prefix: str) -> dict[str, str]:
+        """Key -> a version that changes whenever the object changes (one listing call)."""
+
+    @abstractmethod
     def upload_file(self, local_path: str | Path, key: str) -> str: ...
 
     @abstractmethod
@@ -66,9 +105,22 @@ class Lake(dg.ConfigurableResource, ABC):
         """Replace everything under ``final_prefix`` with what is under ``staging_prefix``."""
 
     def staging_prefix(self, final_prefix: str) -> str:
+        """A new staging prefix beside ``final_prefix``, named after its writer; debris of writers that are
+        gone is swept first."""
         final_prefix = _clean_key(final_prefix)
         head, _, name = final_prefix.rpartition("/")
-        return _clean_key(f"{head}/_staging/{name}-{uuid.uuid4().hex[:12]}")
+        self.sweep_debris(f"{head}/_staging" if head else "_staging")
+        return _clean_key(f"{head}/_staging/{name}--{_owner_tag()}--{uuid.uuid4().hex[:12]}")
+
+    def sweep_debris(self, staging_root: str) -> int:
+        """Delete the staging prefixes under ``staging_root`` whose writer is gone; returns how many."""
+        swept = 0
+        names = {k[len(staging_root) + 1:].split("/", 1)[0] for k in self.list(staging_root)}
+        for name in sorted(names):
+            parts = name.split("--")
+            if len(parts) == 3 and _writer_gone(parts[1]):
+                swept += 1 if self.delete_prefix(f"{staging_root}/{name}") else 0
+        return swept
 
     def put_text(self, key: str, text: str) -> str:
         return self.put_bytes(key, text.encode("utf-8"))
@@ -127,6 +179,29 @@ class LocalLake(Lake):
             if p.is_file() and not p.name.startswith(".")
         )
 
+    def sweep_debris(self, staging_root: str) -> int:
+        root = self._p(staging_root)
+        if not root.is_dir():
+            return 0
+        swept = 0
+        for entry in root.iterdir():
+            parts = entry.name.split("--")
+            if len(parts) == 3 and _writer_gone(parts[1]):
+                shutil.rmtree(entry, ignore_errors=True)
+                swept += 1
+        with contextlib.suppress(OSError):
+            if not any(root.iterdir()):
+                root.rmdir()
+        return swept
+
+    def list_versions(self, prefix: str) -> dict[str, str]:
+        out = {}
+        for key in self.list(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                st = self._p(key).stat()
+                out[key] = f"{st.st_size}:{st.st_mtime_ns}"
+        return out
+
     def upload_file(self, local_path: str | Path, key: str) -> str:
         target = self._p(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +232,8 @@ class LocalLake(Lake):
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not src.exists():
             src.mkdir(parents=True)
+        for debris in dst.parent.glob(f".{dst.name}.old-*"):  # left by a writer killed mid-publish
+            shutil.rmtree(debris, ignore_errors=True)
         old = None
         if dst.exists():
             old = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
@@ -170,21 +247,27 @@ class LocalLake(Lake):
 
 
 class S3Lake(Lake):
-    """The lake in an S3 bucket under a prefix (the aws deployment). Honours AWS_ENDPOINT_URL."""
+    """The lake in an S3 bucket under a prefix (the aws deployment). The client comes from dagster-aws's
+    ``S3Resource`` (one per resource lifetime); it honours AWS_ENDPOINT_URL."""
 
     bucket: str
     prefix: str = "lake"
     region: str = "eu-west-1"
     endpoint_url: str | None = None
 
+    _s3: Any = PrivateAttr(default=None)
+
     @property
     def root(self) -> str:
         return f"s3://{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
 
     def _client(self):
-        from ecommerce_platform.resources.aws import boto_client
+        if self._s3 is None:
+            from dagster_aws.s3 import S3Resource
 
-        return boto_client("s3", region=self.region, endpoint_url=self.endpoint_url)
+            self._s3 = S3Resource(region_name=self.region, endpoint_url=self.endpoint_url,
+                                  max_attempts=8).get_client()
+        return self._s3
 
     def _k(self, key: str) -> str:
         key = _clean_key(key)
@@ -222,6 +305,17 @@ class S3Lake(Lake):
         p = self.prefix.strip("/")
         cut = len(p) + 1 if p else 0
         return sorted(k[cut:] for k in self._list_full(prefix))
+
+    def list_versions(self, prefix: str) -> dict[str, str]:
+        full = self._k(prefix)
+        p = self.prefix.strip("/")
+        cut = len(p) + 1 if p else 0
+        out = {}
+        for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for o in page.get("Contents", []):
+                if o["Key"] == full or o["Key"].startswith(full.rstrip("/") + "/"):
+                    out[o["Key"][cut:]] = o["ETag"]
+        return out
 
     def upload_file(self, local_path: str | Path, key: str) -> str:
         self._client().upload_file(str(local_path), self.bucket, self._k(key))

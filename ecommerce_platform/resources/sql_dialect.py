@@ -7,6 +7,9 @@ package through ``to_trino`` and parse the result as Trino.
 
 from __future__ import annotations
 
+import datetime as _dt
+import math
+import re
 from importlib import resources
 
 
@@ -43,10 +46,75 @@ def parse_trino(sql: str) -> list:
 
 def read_sql(package: str, name: str) -> str:
     """The text of a SQL file shipped in ``<package>/sql/<name>``."""
-    return resources.files(package).joinpath("sql", name).read_text(encoding="utf-8")
+    return resources.files(package).joinpath("sql").joinpath(name).read_text(encoding="utf-8")
 
 
 def split_statements(sql: str) -> list[str]:
     import sqlglot
 
     return [t.sql(dialect="duckdb") for t in sqlglot.parse(sql, read="duckdb") if t is not None]
+
+
+# ----------------------------------------------------------------------------- safe rendering
+class Sql(str):
+    """A fragment of SQL written by the platform itself (a relation, a subquery, an expression): placed
+    into a template as it is. Every other value given to ``render`` becomes a literal."""
+
+
+def literal(value) -> str:  # noqa: ANN001
+    """The one quoting function: a Python value as a SQL literal (DuckDB and Trino alike)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no SQL literal")
+        return repr(value)
+    if isinstance(value, _dt.datetime):
+        return "TIMESTAMP '" + value.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds") + "'"
+    if isinstance(value, _dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(literal(v) for v in value) + ")"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def string_list(values) -> str:  # noqa: ANN001
+    """A DuckDB list of string literals: ``['a', 'b']`` (file lists of read_parquet, read_json)."""
+    return "[" + ", ".join(literal(str(v)) for v in values) + "]"
+
+
+_TOKENS = re.compile(
+    r"--[^\n]*"  # a line comment: left as it is
+    r"|/\*.*?\*/"  # a block comment
+    r"|'(?:[^']|'')*'"  # a string literal
+    r'|"(?:[^"]|"")*"'  # a quoted identifier
+    r"|\{([A-Za-z_][A-Za-z0-9_]*)\}",  # a placeholder
+    re.S,
+)
+
+
+def render(template: str, **params) -> str:  # noqa: ANN003
+    """Fill ``{name}`` placeholders of a SQL template in one pass: nothing a value contains is ever read
+    as a placeholder or as SQL. ``Sql`` values go in as written, any other value as a literal
+    (``literal``). Placeholders inside comments and string literals are left alone; a placeholder with
+    no value is an error."""
+    missing: list[str] = []
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1)
+        if name is None:
+            return m.group(0)
+        if name not in params:
+            missing.append(name)
+            return m.group(0)
+        value = params[name]
+        return str(value) if isinstance(value, Sql) else literal(value)
+
+    out = _TOKENS.sub(sub, template)
+    if missing:
+        raise KeyError(f"SQL template placeholders without a value: {', '.join(sorted(set(missing)))}")
+    return out

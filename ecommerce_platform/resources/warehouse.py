@@ -1,23 +1,44 @@
-"""The warehouse: the SQL engine that computes on the lake. DuckDB locally, Athena over Glue in aws.
+"""The warehouse: the SQL engine that computes on the lake, and the catalog that makes its tables and
+views visible. DuckDB locally (also over S3), Athena over the Glue Data Catalog in aws.
 
-All SQL the platform runs is written once in DuckDB's dialect (kept Trino-portable, see
-``sql_dialect``). The Athena implementation transpiles it before submitting.
+The warehouse depends on the lake (a nested resource: ``warehouse.lake``). All SQL the platform runs
+is written once in DuckDB's dialect (kept Trino-portable, see ``sql_dialect``); the Athena engine
+transpiles it. Each engine owns its differences: how it reads a batch's canonical copy or the landed
+stream objects (``external_relation``), how it publishes a table or a view (``register_table``,
+``create_view``), whether a multi-output transform materialises what its outputs share
+(``shares_intermediates``).
+
+DuckDB and concurrency. The platform never computes inside the warehouse file. Every query runs on an
+in-memory DuckDB connection (through ``dagster-duckdb``) whose catalog of views is rebuilt from the
+lake's catalog entries (``_catalog/duckdb/<name>.json``: a table is a view over Parquet, a view is its
+SELECT). The file ``warehouse.duckdb`` is only published for people and outside tools: after a catalog
+change a new file is written beside it and renamed over it, under a short file lock. So runs never
+wait for each other or for an analyst's client on that file: a client that holds the file open keeps
+reading the version it opened, and the next open sees the new one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.resources.sql_dialect import literal
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CATALOG_PREFIX = "_catalog/duckdb"
 
 
 def ident(name: str) -> str:
@@ -27,7 +48,7 @@ def ident(name: str) -> str:
 
 
 def sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+    return literal(str(value))
 
 
 class WarehouseError(RuntimeError):
@@ -35,9 +56,11 @@ class WarehouseError(RuntimeError):
 
 
 class Warehouse(dg.ConfigurableResource, ABC):
-    """Runs the platform's SQL. ``execute`` for statements, ``query_df`` for results,
-    ``write_query`` to materialise a query as Parquet in the lake, ``register_table`` and
-    ``create_view`` to make tables and views visible to users of the engine."""
+    """Runs the platform's SQL on the lake. ``execute`` for statements, ``query_df`` for typed results,
+    ``write_query``/``run_transform`` to materialise queries as Parquet in the lake, ``register_table``
+    and ``create_view`` to make tables and views visible to users of the engine."""
+
+    lake: Lake
 
     @property
     @abstractmethod
@@ -52,40 +75,55 @@ class Warehouse(dg.ConfigurableResource, ABC):
         return True
 
     @abstractmethod
-    def execute(self, sql: str, lake: Lake | None = None) -> None: ...
+    def execute(self, sql: str) -> None: ...
 
     @abstractmethod
-    def query_df(self, sql: str, lake: Lake | None = None): ...
-
-    @abstractmethod
-    def write_query(
-        self, sql: str, lake: Lake, final_prefix: str, partition_by: tuple[str, ...] = ()
-    ) -> int:
-        """Write the query's rows as Parquet under ``final_prefix`` (atomically); returns the row count."""
+    def query_df(self, sql: str): ...
 
     @abstractmethod
     def run_transform(
         self,
-        lake: Lake,
         temps: list[tuple[str, str]],
         outputs: list[tuple[str, str, tuple[str, ...]]],
         stats_sql: tuple[str, ...] = (),
         push_filters: bool = True,
+        validate=None,  # noqa: ANN001
     ):
         """A multi-step transform: build the temporary relations ``temps`` (name, SELECT) in order,
-        write each output (SELECT, lake prefix, partition columns) as Parquet, run each ``stats_sql``.
-        Every output is published only when all of them were written. Returns
+        write each output (SELECT, lake prefix, partition columns[, parts]) as Parquet, run each
+        ``stats_sql``. ``parts`` (optional): the partition folders (``year=2011/month=3``) this run owns;
+        only they are replaced (one atomic publish each, a part with no rows now is removed), the rest of
+        the prefix is left as it is.
+        Every output is published only when all of them were written, and when ``validate(counts,
+        stats, staging_prefixes)`` (if given) returns without raising. Returns
         (rows written per output, one DataFrame per stats query).
 
         ``push_filters=False`` tells an engine that may inline computed columns into filters (DuckDB's
         filter pushdown) not to: for full scans whose filters test expensive computed columns, inlining
         evaluates them twice (or more) instead of once."""
 
+    def _publish(self, staging: str, output) -> None:  # noqa: ANN001
+        prefix = output[1]
+        parts = output[3] if len(output) > 3 else None
+        if parts is None:
+            self.lake.publish_prefix(staging, prefix)
+            return
+        for part in parts:
+            if self.lake.list(f"{staging}/{part}"):
+                self.lake.publish_prefix(f"{staging}/{part}", f"{prefix}/{part}")
+            else:
+                self.lake.delete_prefix(f"{prefix}/{part}")
+        self.lake.delete_prefix(staging)
+
+    def write_query(self, sql: str, final_prefix: str, partition_by: tuple[str, ...] = ()) -> int:
+        """Write the query's rows as Parquet under ``final_prefix`` (atomically); returns the row count."""
+        counts, _ = self.run_transform([], [(sql, final_prefix, tuple(partition_by))])
+        return counts[0]
+
     @abstractmethod
     def register_table(
         self,
         name: str,
-        lake: Lake,
         prefix: str,
         columns: tuple[tuple[str, str, str], ...],
         partitions: tuple[tuple[str, str, str], ...] = (),
@@ -93,12 +131,29 @@ class Warehouse(dg.ConfigurableResource, ABC):
         """Make the Parquet data under ``prefix`` queryable as table ``name``."""
 
     @abstractmethod
-    def create_view(self, name: str, select_sql: str, lake: Lake | None = None) -> None: ...
+    def create_view(self, name: str, select_sql: str) -> None: ...
 
-    def table_uri_glob(self, lake: Lake, prefix: str, partitioned: bool) -> str:
-        return lake.uri(prefix) + ("/**/*.parquet" if partitioned else "/*.parquet")
+    @abstractmethod
+    def external_relation(self, name: str, keys: list[str], columns: dict[str, str], fmt: str = "parquet",
+                          location: str | None = None) -> str:
+        """A relation (something to put after FROM) over objects the platform did not publish as a table:
+        the files ``keys`` (Parquet, or newline-delimited JSON with ``fmt='ndjson'``), all of them under the
+        prefix ``location``. ``columns`` maps each column to its Glue type. DuckDB reads the files
+        themselves; Athena registers a table ``name`` over ``location`` and keeps the rows of those files."""
+
+    def table_uri_glob(self, prefix: str, partitioned: bool) -> str:
+        return self.lake.uri(prefix) + ("/**/*.parquet" if partitioned else "/*.parquet")
+
+    def table_name(self, name: str) -> str:
+        """The name users of the engine know the table by (``dagster/table_name``)."""
+        return name
+
+    @property
+    def kinds(self) -> set[str]:
+        return {self.engine}
 
 
+# ------------------------------------------------------------------------------------------- DuckDB
 def _httpfs_path() -> str | None:
     """The httpfs extension shipped by the PyPI package duckdb-extension-httpfs (loads offline)."""
     try:
@@ -114,9 +169,22 @@ def _httpfs_path() -> str | None:
     return str(candidates[0]) if candidates else None
 
 
+_IO_RETRIES = 3  # a read that races a publish (files renamed away under a glob) is tried again
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class DuckDBWarehouse(Warehouse):
-    """DuckDB in a file (``<ECOMMERCE_DATA_DIR>/warehouse.duckdb``): tables are views over the lake's
-    Parquet, so any DuckDB client that opens the file can query them."""
+    """DuckDB: computes on in-memory connections over the lake's Parquet, and publishes the catalog as a
+    file (``path``, ``<ECOMMERCE_DATA_DIR>/warehouse.duckdb``) that any DuckDB client can open."""
 
     path: str
     memory_limit: str = "4GB"
@@ -126,6 +194,18 @@ class DuckDBWarehouse(Warehouse):
     # rows a thread buffers for a PARTITION_BY write before handing them to the file writers (DuckDB's
     # default, 524288, holds too much next to a big GROUP BY under a tight memory_limit)
     partitioned_write_flush_rows: int = 122880
+    # True runs multi-output transforms the way Athena does (materialised intermediates): the tests
+    # execute the Athena path's SQL on DuckDB with it
+    materialize_intermediates: bool = False
+    publish_file: bool = True  # write warehouse.duckdb for outside clients after catalog changes
+
+    _con: Any = PrivateAttr(default=None)
+    _con_lock: Any = PrivateAttr(default=None)
+    _catalog_seen: dict = PrivateAttr(default_factory=dict)
+    _catalog_synced: float = PrivateAttr(default=0.0)
+    _entry_cache: dict = PrivateAttr(default_factory=dict)
+
+    catalog_ttl_seconds: float = 2.0  # other processes' catalog changes show within this time
 
     @property
     def engine(self) -> str:
@@ -133,88 +213,222 @@ class DuckDBWarehouse(Warehouse):
 
     @property
     def shares_intermediates(self) -> bool:
-        return False
+        return self.materialize_intermediates
+
+    def table_name(self, name: str) -> str:
+        return f"{Path(self.path).stem}.{name}"
+
+    # ---- connections
+    def _duckdb(self):
+        from dagster_duckdb import DuckDBResource
+
+        config: dict = {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
+        if self.threads:
+            config["threads"] = int(self.threads)
+        return DuckDBResource(database=":memory:", connection_config=config)
+
+    def _configure(self, con) -> None:  # noqa: ANN001
+        tmp = Path(self.path).parent / ".duckdb_tmp"
+        con.execute(f"SET temp_directory={sql_str(str(tmp))}")
+        if self.lake.is_remote:
+            ext = _httpfs_path()
+            con.execute(f"LOAD {sql_str(ext)}" if ext else "LOAD httpfs")
+            self.lake.configure_duckdb(con)
+
+    def _base(self):
+        """The resource's in-memory database (opened once per resource lifetime), its catalog current."""
+        if self._con_lock is None:
+            self._con_lock = threading.Lock()
+        with self._con_lock:
+            if self._con is None:
+                ctx = self._duckdb().get_connection()
+                con = ctx.__enter__()
+                self._configure(con)
+                self._con = con
+                self._catalog_seen = {}
+                self._catalog_synced = 0.0
+            if time.monotonic() - self._catalog_synced > self.catalog_ttl_seconds:
+                self._sync_catalog(self._con)
+                self._catalog_synced = time.monotonic()
+            return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            with contextlib.suppress(Exception):
+                self._con.close()
+            self._con = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()
 
     @contextmanager
-    def connect(self, lake: Lake | None = None, read_only: bool = False):
-        import duckdb
-
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+    def connect(self):
+        """A cursor on the resource's in-memory database: its own temporary tables and settings, the
+        shared catalog of views."""
+        cur = self._base().cursor()
         try:
-            con = duckdb.connect(self.path, read_only=read_only)
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            raise WarehouseError(
-                f"cannot open the warehouse file {self.path}: {exc}. Another process (a DuckDB "
-                "client, a notebook, another run) may hold it open; close it and retry."
-            ) from exc
-        try:
-            con.execute(f"SET memory_limit={sql_str(self.memory_limit)}")
-            con.execute("SET preserve_insertion_order=false")
-            if self.threads:
-                con.execute(f"SET threads={int(self.threads)}")
-            tmp = Path(self.path).parent / ".duckdb_tmp"
-            con.execute(f"SET temp_directory={sql_str(str(tmp))}")
-            if lake is not None and lake.is_remote:
-                ext = _httpfs_path()
-                con.execute(f"LOAD {sql_str(ext)}" if ext else "LOAD httpfs")
-                lake.configure_duckdb(con)
-            yield con
+            yield cur
         finally:
-            con.close()
+            cur.close()
 
-    def execute(self, sql: str, lake: Lake | None = None) -> None:
+    # ---- the catalog
+    def _catalog_entries(self) -> list[dict]:
+        """The catalog entries, read again only when their version (size and time, or ETag) changed."""
+        entries = []
+        for key, version in self.lake.list_versions(CATALOG_PREFIX).items():
+            if not key.endswith(".json"):
+                continue
+            cached = self._entry_cache.get(key)
+            if cached is None or cached[0] != version:
+                try:
+                    cached = (version, json.loads(self.lake.get_text(key)))
+                except (FileNotFoundError, ValueError):
+                    continue
+                self._entry_cache[key] = cached
+            entries.append(cached[1])
+        return sorted(entries, key=lambda e: (e.get("seq", 0), e["name"]))
+
+    def _sync_catalog(self, con) -> None:  # noqa: ANN001
+        """Create or replace the views of catalog entries this connection has not seen yet. An entry
+        that cannot be bound (its files gone) is left out: a query that needs it says it does not exist."""
+        for entry in self._catalog_entries():
+            if self._catalog_seen.get(entry["name"]) == entry["sql"]:
+                continue
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {ident(entry['name'])} AS {entry['sql']}")
+                self._catalog_seen[entry["name"]] = entry["sql"]
+            except Exception:  # noqa: BLE001 - see docstring
+                self._catalog_seen.pop(entry["name"], None)
+
+    def _put_entry(self, name: str, select_sql: str) -> None:
+        key = f"{CATALOG_PREFIX}/{ident(name)}.json"
+        current = None
+        if self.lake.exists(key):
+            with contextlib.suppress(ValueError):
+                current = json.loads(self.lake.get_text(key))
+        if current and current.get("sql") == select_sql:
+            if self.publish_file and not Path(self.path).exists():
+                self.publish()
+            return
+        # the view must bind now (a typo fails here, not in a later query)
+        with self.connect() as con:
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {select_sql}")
+            except Exception as exc:  # noqa: BLE001
+                raise WarehouseError(f"DuckDB: cannot create {name}: {exc}") from exc
+        seq = current["seq"] if current else time.time_ns()
+        self.lake.put_text(key, json.dumps({"name": name, "sql": select_sql, "seq": seq}))
+        self._catalog_seen[name] = select_sql
+        if self.publish_file:
+            self.publish()
+
+    def publish(self) -> None:
+        """Write the catalog to a new warehouse file and rename it over ``path`` (under a file lock)."""
+        import fcntl
+
         import duckdb
 
-        with self.connect(lake) as con:
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep_tmp(target)
+        with open(target.with_name(target.name + ".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
             try:
+                con = duckdb.connect(str(tmp))
+                try:
+                    self._configure(con)
+                    for entry in self._catalog_entries():
+                        with contextlib.suppress(duckdb.Error):  # entries whose files are gone
+                            con.execute(f"CREATE OR REPLACE VIEW {ident(entry['name'])} AS {entry['sql']}")
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                os.replace(tmp, target)
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(str(target) + ".wal")
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                with contextlib.suppress(FileNotFoundError):
+                    Path(str(tmp) + ".wal").unlink()
+
+    @staticmethod
+    def _sweep_tmp(target: Path) -> None:
+        """Remove files that an interrupted publish left (their process is gone)."""
+        for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+            parts = leftover.name.split(".")
+            try:
+                pid = int(parts[-3] if leftover.name.endswith(".tmp") else parts[-4])
+            except (ValueError, IndexError):
+                continue
+            if not _pid_alive(pid):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+    # ---- queries
+    def _retrying(self, fn):  # noqa: ANN001, ANN202
+        import duckdb
+
+        for attempt in range(_IO_RETRIES):
+            try:
+                return fn()
+            except duckdb.IOException as exc:
+                if attempt == _IO_RETRIES - 1:
+                    raise WarehouseError(f"DuckDB: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1))
+            except duckdb.Error as exc:
+                raise WarehouseError(f"DuckDB: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def execute(self, sql: str) -> None:
+        def run():  # noqa: ANN202
+            with self.connect() as con:
                 con.execute(sql)
-            except duckdb.Error as exc:
-                raise WarehouseError(f"DuckDB: {exc}") from exc
 
-    def query_df(self, sql: str, lake: Lake | None = None):
-        import duckdb
+        self._retrying(run)
 
-        with self.connect(lake) as con:
-            try:
+    def query_df(self, sql: str):
+        def run():  # noqa: ANN202
+            with self.connect() as con:
                 return con.execute(sql).df()
-            except duckdb.Error as exc:
-                raise WarehouseError(f"DuckDB: {exc}") from exc
 
-    def write_query(
-        self, sql: str, lake: Lake, final_prefix: str, partition_by: tuple[str, ...] = ()
-    ) -> int:
-        counts, _ = self.run_transform(lake, [], [(sql, final_prefix, tuple(partition_by))])
-        return counts[0]
+        return self._retrying(run)
 
-    def run_transform(self, lake, temps, outputs, stats_sql=(), push_filters=True):  # noqa: ANN001
+    def run_transform(self, temps, outputs, stats_sql=(), push_filters=True, validate=None):  # noqa: ANN001
         import duckdb
 
+        lake = self.lake
         stagings: list[str] = []
         counts: list[int] = []
         try:
-            with self.connect(lake) as con:
+            with self.connect() as con:
                 if not push_filters:
                     con.execute("SET disabled_optimizers = 'filter_pushdown'")
                 for name, select in temps:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
-                for select, prefix, partition_by in outputs:
+                for select, prefix, partition_by, *_ in outputs:
                     staging = lake.staging_prefix(prefix)
                     stagings.append(staging)
-                    counts.append(self._copy(con, lake, select, staging, partition_by))
+                    counts.append(self._copy(con, select, staging, partition_by))
                 stats = [con.execute(q).df() for q in stats_sql]
+                for name, _ in temps:
+                    con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+            if validate is not None:
+                validate(counts, stats, stagings)
         except BaseException as exc:
             for staging in stagings:  # nothing is published unless every output was written
                 lake.delete_prefix(staging)
             if isinstance(exc, duckdb.Error):
                 raise WarehouseError(f"DuckDB: {exc}") from exc
             raise
-        for staging, (_, prefix, _) in zip(stagings, outputs):
-            lake.publish_prefix(staging, prefix)
+        for staging, output in zip(stagings, outputs):
+            self._publish(staging, output)
         return counts, stats
 
-    def _copy(self, con, lake: Lake, select: str, staging: str, partition_by) -> int:  # noqa: ANN001
-        target = lake.uri(staging)
-        if not lake.is_remote:
+    def _copy(self, con, select: str, staging: str, partition_by) -> int:  # noqa: ANN001
+        target = self.lake.uri(staging)
+        if not self.lake.is_remote:
             Path(target).mkdir(parents=True, exist_ok=True)
         opts = ["FORMAT parquet", "COMPRESSION zstd", f"COMPRESSION_LEVEL {int(self.parquet_compression_level)}",
                 "ROW_GROUP_SIZE 122880"]
@@ -228,10 +442,10 @@ class DuckDBWarehouse(Warehouse):
         res = con.execute(f"COPY ({select}) TO {sql_str(dest)} ({', '.join(opts)})").fetchone()
         return int(res[0]) if res else 0
 
-    def register_table(self, name, lake, prefix, columns, partitions=()):  # noqa: ANN001
-        from ecommerce_platform.lake.schema import DUCKDB_TYPES
+    def register_table(self, name, prefix, columns, partitions=()):  # noqa: ANN001
+        from ecommerce_platform.schema import DUCKDB_TYPES
 
-        glob = self.table_uri_glob(lake, prefix, bool(partitions))
+        glob = self.table_uri_glob(prefix, bool(partitions))
         hive = ""
         if partitions:
             types = ", ".join(f"{sql_str(n)}: {DUCKDB_TYPES[t]}" for n, t, _ in partitions)
@@ -240,93 +454,95 @@ class DuckDBWarehouse(Warehouse):
         empty = ", ".join(
             f"CAST(NULL AS {DUCKDB_TYPES[t]}) AS {ident(c)}" for c, t, _ in (*columns, *partitions)
         )
-        has_files = bool(lake.list(prefix))
+        has_files = any(k.endswith(".parquet") for k in self.lake.list(prefix))
         body = (
             f"SELECT {cols} FROM read_parquet({sql_str(glob)}{hive})"
             if has_files
             else f"SELECT {empty} WHERE false"
         )
-        self.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {body}", lake)
+        self._put_entry(name, body)
 
-    def create_view(self, name: str, select_sql: str, lake: Lake | None = None) -> None:
-        self.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {select_sql}", lake)
+    def create_view(self, name: str, select_sql: str) -> None:
+        self._put_entry(name, select_sql)
+
+    def external_relation(self, name, keys, columns, fmt="parquet", location=None):  # noqa: ANN001
+        from ecommerce_platform.resources.sql_dialect import string_list
+
+        uris = string_list(self.lake.uri(k) for k in keys)
+        if fmt == "parquet":
+            return f"read_parquet({uris})"
+        cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in columns)
+        return (f"read_json({uris}, format='newline_delimited', columns={{{cols}}}, filename=true, "
+                f"compression='auto_detect', ignore_errors=false)")
 
 
+# ------------------------------------------------------------------------------------------- Athena
 class AthenaWarehouse(Warehouse):
-    """Athena over the Glue Data Catalog. SQL is transpiled from the platform's dialect to Trino.
-    Honours AWS_ENDPOINT_URL (tests run it against moto's server)."""
+    """Athena over the Glue Data Catalog, through awswrangler (query execution and typed results, Glue
+    tables with partition projection). SQL is transpiled from the platform's dialect to Trino. Every
+    AWS client honours AWS_ENDPOINT_URL (the tests run it against moto's server)."""
 
     database: str = "ecommerce"
     workgroup: str = "ecommerce"
     output_location: str | None = None
     region: str = "eu-west-1"
-    endpoint_url: str | None = None
     poll_seconds: float = 0.5
-    timeout_seconds: float = 1800.0
 
     @property
     def engine(self) -> str:
         return "athena"
 
-    def _client(self, service: str):
-        from ecommerce_platform.resources.aws import boto_client
+    def table_name(self, name: str) -> str:
+        return f"{self.database}.{name}"
 
-        return boto_client(service, region=self.region, endpoint_url=self.endpoint_url)
+    def _session(self):
+        import boto3
+
+        return boto3.session.Session(region_name=self.region)
 
     def ensure_database(self) -> None:
-        glue = self._client("glue")
-        try:
-            glue.get_database(Name=self.database)
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_database(DatabaseInput={"Name": self.database})
+        import awswrangler as wr
+
+        if self.database not in wr.catalog.databases(boto3_session=self._session())["Database"].tolist():
+            wr.catalog.create_database(self.database, exist_ok=True, boto3_session=self._session())
 
     def run(self, trino_sql: str) -> str:
         """Submit one statement (already Trino), wait for it, return the query execution id."""
-        athena = self._client("athena")
-        kwargs = {
-            "QueryString": trino_sql,
-            "QueryExecutionContext": {"Database": self.database},
-            "WorkGroup": self.workgroup,
-        }
-        if self.output_location:
-            kwargs["ResultConfiguration"] = {"OutputLocation": self.output_location}
-        qid = athena.start_query_execution(**kwargs)["QueryExecutionId"]
-        deadline = time.monotonic() + self.timeout_seconds
-        while True:
-            status = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
-            state = status["State"]
-            if state == "SUCCEEDED":
-                return qid
-            if state in ("FAILED", "CANCELLED"):
-                reason = status.get("StateChangeReason", "no reason given")
-                raise WarehouseError(f"Athena query {qid} {state.lower()}: {reason}")
-            if time.monotonic() > deadline:
-                athena.stop_query_execution(QueryExecutionId=qid)
-                raise WarehouseError(f"Athena query {qid} timed out after {self.timeout_seconds}s")
-            time.sleep(self.poll_seconds)
+        import awswrangler as wr
 
-    def execute(self, sql: str, lake: Lake | None = None) -> None:
+        session = self._session()
+        try:
+            qid = wr.athena.start_query_execution(
+                trino_sql, database=self.database, workgroup=self.workgroup, s3_output=self.output_location,
+                wait=False, boto3_session=session)
+            res = wr.athena.wait_query(qid, boto3_session=session, athena_query_wait_polling_delay=self.poll_seconds)
+        except wr.exceptions.QueryFailed as exc:
+            raise WarehouseError(f"Athena query failed: {exc}") from exc
+        state = res["Status"]["State"]
+        if state != "SUCCEEDED":
+            raise WarehouseError(f"Athena query {qid} {state.lower()}: "
+                                 f"{res['Status'].get('StateChangeReason', 'no reason given')}")
+        return qid
+
+    def execute(self, sql: str) -> None:
         from ecommerce_platform.resources.sql_dialect import to_trino
 
         for stmt in [s for s in to_trino(sql).split(";\n") if s.strip()]:
             self.run(stmt)
 
-    def query_df(self, sql: str, lake: Lake | None = None):
-        import pandas as pd
+    def query_df(self, sql: str):
+        """A typed DataFrame (awswrangler casts by the result's column types)."""
+        import awswrangler as wr
 
         from ecommerce_platform.resources.sql_dialect import to_trino
 
-        qid = self.run(to_trino(sql))
-        athena = self._client("athena")
-        rows, header = [], None
-        for page in athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid):
-            for row in page["ResultSet"]["Rows"]:
-                values = [d.get("VarCharValue") for d in row["Data"]]
-                if header is None:
-                    header = values
-                    continue
-                rows.append(values)
-        return pd.DataFrame(rows, columns=header or [])
+        try:
+            return wr.athena.read_sql_query(
+                to_trino(sql), database=self.database, workgroup=self.workgroup, s3_output=self.output_location,
+                ctas_approach=False, boto3_session=self._session(),
+                athena_query_wait_polling_delay=self.poll_seconds)
+        except wr.exceptions.QueryFailed as exc:
+            raise WarehouseError(f"Athena query failed: {exc}") from exc
 
     def ctas_statement(self, table: str, trino_select: str, location: str, partition_by=()) -> str:  # noqa: ANN001
         """CREATE TABLE ... AS (Trino) writing ZSTD Parquet at ``location``; partition columns must be
@@ -337,31 +553,22 @@ class AthenaWarehouse(Warehouse):
             props.append("partitioned_by = ARRAY[" + ", ".join(sql_str(ident(c)) for c in partition_by) + "]")
         return f"CREATE TABLE {ident(table)} WITH ({', '.join(props)}) AS {trino_select}"
 
-    def _write_staging(self, sql: str, lake: Lake, staging: str, partition_by=()) -> int:  # noqa: ANN001
+    def _write_staging(self, sql: str, staging: str, partition_by=()) -> int:  # noqa: ANN001
         """CTAS the query's rows into ``staging`` (metadata-only table dropped afterwards); row count."""
         from ecommerce_platform.resources.sql_dialect import to_trino
 
         tmp = f"tmp_{uuid.uuid4().hex[:12]}"
-        self.run(self.ctas_statement(tmp, to_trino(sql), lake.uri(staging) + "/", partition_by))
+        self.run(self.ctas_statement(tmp, to_trino(sql), self.lake.uri(staging) + "/", partition_by))
         try:
             count_df = self.query_df(f"SELECT count(*) AS n FROM {tmp}")
             return int(count_df.iloc[0, 0]) if len(count_df) else 0
         finally:
             self.run(f"DROP TABLE IF EXISTS {tmp}")  # metadata only: the data stays in staging
 
-    def write_query(self, sql, lake, final_prefix, partition_by=()):  # noqa: ANN001
-        staging = lake.staging_prefix(final_prefix)
-        try:
-            n = self._write_staging(sql, lake, staging, partition_by)
-        except BaseException:
-            lake.delete_prefix(staging)
-            raise
-        lake.publish_prefix(staging, final_prefix)
-        return n
-
-    def run_transform(self, lake, temps, outputs, stats_sql=(), push_filters=True):  # noqa: ANN001
+    def run_transform(self, temps, outputs, stats_sql=(), push_filters=True, validate=None):  # noqa: ANN001
         from ecommerce_platform.resources.sql_dialect import to_trino
 
+        lake = self.lake
         run_id = uuid.uuid4().hex[:12]
         scratch = f"_scratch/{run_id}"
         names: dict[str, str] = {}
@@ -382,11 +589,13 @@ class AthenaWarehouse(Warehouse):
                 )
                 names[name] = table
             counts = []
-            for sql, prefix, partition_by in outputs:
+            for sql, prefix, partition_by, *_ in outputs:
                 staging = lake.staging_prefix(prefix)
                 stagings.append(staging)
-                counts.append(self._write_staging(sub(sql), lake, staging, partition_by))
+                counts.append(self._write_staging(sub(sql), staging, partition_by))
             stats = [self.query_df(sub(q)) for q in stats_sql]
+            if validate is not None:
+                validate(counts, stats, stagings)
         except BaseException:
             for staging in stagings:
                 lake.delete_prefix(staging)
@@ -396,116 +605,63 @@ class AthenaWarehouse(Warehouse):
                 self.run(f"DROP TABLE IF EXISTS {table}")
             lake.delete_prefix(scratch)
         # every output was written: publish them together
-        for staging, (_, prefix, _) in zip(stagings, outputs):
-            lake.publish_prefix(staging, prefix)
+        for staging, output in zip(stagings, outputs):
+            self._publish(staging, output)
         return counts, stats
 
-    def register_table(self, name, lake, prefix, columns, partitions=()):  # noqa: ANN001
-        """A Glue table over the Parquet prefix; partitions by projection (no crawler, no MSCK)."""
-        from ecommerce_platform.lake.schema import GLUE_TYPES
+    def register_table(self, name, prefix, columns, partitions=()):  # noqa: ANN001
+        register_glue_table(self.lake, self.database, name, prefix, columns, partitions, self._session())
 
-        self.ensure_database()
-        location = lake.uri(prefix).rstrip("/") + "/"
-        params = {"classification": "parquet", "EXTERNAL": "TRUE"}
-        if partitions:
-            params["projection.enabled"] = "true"
-            template = location + "/".join(f"{n}=${{{n}}}" for n, _, _ in partitions) + "/"
-            params["storage.location.template"] = template
-            for n, _, _ in partitions:
-                params[f"projection.{n}.type"] = "integer"
-                params[f"projection.{n}.range"] = "1990,2100" if n == "year" else "1,12"
-        table_input = {
-            "Name": ident(name),
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": params,
-            "PartitionKeys": [
-                {"Name": n, "Type": GLUE_TYPES[t], "Comment": d} for n, t, d in partitions
-            ],
-            "StorageDescriptor": {
-                "Columns": [{"Name": n, "Type": GLUE_TYPES[t], "Comment": d} for n, t, d in columns],
-                "Location": location,
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-                },
-            },
-        }
-        glue = self._client("glue")
-        try:
-            glue.update_table(DatabaseName=self.database, TableInput=table_input)
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=self.database, TableInput=table_input)
-
-    def create_view(self, name: str, select_sql: str, lake: Lake | None = None) -> None:
+    def create_view(self, name: str, select_sql: str) -> None:
         from ecommerce_platform.resources.sql_dialect import to_trino
 
         self.run(f"CREATE OR REPLACE VIEW {ident(name)} AS {to_trino(select_sql)}")
 
-    def source_select(self, lake: Lake, batch) -> str:  # noqa: ANN001
-        """Register the landed raw file as an external Glue table and select it in the canonical shape.
+    def external_relation(self, name, keys, columns, fmt="parquet", location=None):  # noqa: ANN001
+        """A Glue table ``name`` over ``location`` (Athena reads its subfolders too), restricted to the
+        files ``keys`` by their path."""
+        import awswrangler as wr
 
-        The table's columns are positional (``c0..cN``, every column of the file in file order): CSV is
-        read by position by the OpenCSV SerDe, and Parquet with ``parquet.column.index.access``, so
-        file column names that are not valid Athena identifiers ("Customer ID") need no quoting."""
-        from ecommerce_platform.lake.schema import SOURCE_COLUMNS
+        from ecommerce_platform.resources.sql_dialect import literal as lit
 
-        spec = batch.spec
-        table = f"raw_batch_{batch.sha256[:12]}"
-        folder = lake.uri(batch.read_key).rsplit("/", 1)[0] + "/"
-        if spec.format == "xlsx":  # read from its text-typed Parquet conversion (mapped columns only)
-            file_columns = [(n, "string") for n in dict.fromkeys(spec.columns.values())]
-        elif spec.format == "parquet":
-            file_columns = list(spec.column_types.items()) or [
-                (n, "string") for n in dict.fromkeys(spec.columns.values())
-            ]
-        else:
-            file_columns = [(n, "string") for n in (spec.header or dict.fromkeys(spec.columns.values()))]
-        cols = [{"Name": f"c{i}", "Type": typ} for i, (_, typ) in enumerate(file_columns)]
-        position = {name: i for i, (name, _) in reversed(list(enumerate(file_columns)))}
-        if spec.format in ("parquet", "xlsx"):
-            storage = {
-                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-                    "Parameters": {"parquet.column.index.access": "true"},
-                },
-            }
-            params = {"classification": "parquet"}
-        else:
-            serde = {"separatorChar": spec.delimiter or ",", "quoteChar": '"', "escapeChar": "\\"}
-            if spec.encoding != "utf-8":
-                serde["serialization.encoding"] = "ISO-8859-1"
-            storage = {
-                "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-                "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-                "SerdeInfo": {
-                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
-                    "Parameters": serde,
-                },
-            }
-            params = {"classification": "csv", "skip.header.line.count": "1"}
+        path = self.lake.uri(location or keys[0].rsplit("/", 1)[0]).rstrip("/") + "/"
         self.ensure_database()
-        glue = self._client("glue")
-        table_input = {
-            "Name": table, "TableType": "EXTERNAL_TABLE", "Parameters": params,
-            "StorageDescriptor": {"Columns": cols, "Location": folder, **storage},
-        }
-        try:
-            glue.update_table(DatabaseName=self.database, TableInput=table_input)
-        except glue.exceptions.EntityNotFoundException:
-            glue.create_table(DatabaseName=self.database, TableInput=table_input)
-        select = []
-        for canonical in SOURCE_COLUMNS:
-            original = spec.columns.get(canonical)
-            expr = (
-                f"CAST(c{position[original]} AS VARCHAR)" if original in position
-                else "CAST(NULL AS VARCHAR)"
-            )
-            select.append(f"{expr} AS {canonical}")
-        return (
-            f"SELECT {', '.join(select)}, {sql_str(lake.uri(batch.read_key))} AS source_file, "
-            f"CAST(row_number() OVER () AS BIGINT) AS source_row, 'batch' AS route, "
-            f"{sql_str(spec.slash_date_order)} AS date_order FROM {ident(table)}"
+        session = self._session()
+        if fmt == "parquet":
+            wr.catalog.create_parquet_table(database=self.database, table=ident(name), path=path,
+                                            columns_types=dict(columns), mode="overwrite", boto3_session=session)
+        else:
+            wr.catalog.create_json_table(database=self.database, table=ident(name), path=path,
+                                         columns_types=dict(columns), mode="overwrite", boto3_session=session)
+        uris = tuple(self.lake.uri(k) for k in keys)
+        return f'(SELECT * FROM {ident(name)} WHERE "$path" IN {lit(uris)})'
+
+
+
+def register_glue_table(lake: Lake, database: str, name: str, prefix: str, columns, partitions=(), session=None) -> None:  # noqa: ANN001
+    """The one Glue table helper: a Parquet table over ``prefix`` with partition projection (no crawler,
+    no MSCK REPAIR). Used by Athena, and by any engine in the aws deployment (so Athena users see every
+    table the platform writes)."""
+    import awswrangler as wr
+    import boto3
+
+    from ecommerce_platform.schema import GLUE_TYPES
+
+    session = session or boto3.session.Session()
+    location = lake.uri(prefix).rstrip("/") + "/"
+    if database not in wr.catalog.databases(boto3_session=session)["Database"].tolist():
+        wr.catalog.create_database(database, exist_ok=True, boto3_session=session)
+    kwargs: dict = {}
+    if partitions:
+        kwargs = dict(
+            partitions_types={n: GLUE_TYPES[t] for n, t, _ in partitions},
+            projection_enabled=True,
+            projection_types={n: "integer" for n, _, _ in partitions},
+            projection_ranges={n: ("1990,2100" if n == "year" else "1,12") for n, _, _ in partitions},
+            projection_storage_location_template=location + "/".join(f"{n}=${{{n}}}" for n, _, _ in partitions) + "/",
         )
+    wr.catalog.create_parquet_table(
+        database=database, table=ident(name), path=location,
+        columns_types={n: GLUE_TYPES[t] for n, t, _ in columns},
+        columns_comments={n: d for n, _, d in (*columns, *partitions)},
+        mode="overwrite", boto3_session=session, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-# Written out here on purpose (not imported from lake/schema.py): the reference computation applies
+# Written out here on purpose (not imported from schema.py): the reference computation applies
 # the sales definition independently of the platform's code.
 NON_PRODUCT = {"POST", "DOT", "C2", "M", "S", "B", "D", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
                "ADJUST", "ADJUST2", "TEST001", "TEST002"}

@@ -56,6 +56,23 @@ def test_different_content_lands_as_a_second_batch(tmp_path):
     assert [x.ingest_date for x in landed_batches(lake)] == ["2023-01-01", "2023-01-02"]
 
 
+def test_every_batch_gets_a_canonical_parquet_copy_the_engines_read(tmp_path):
+    src = _csv(tmp_path / "orders.csv")
+    lake = LocalLake(path=str(tmp_path / "lake"))
+    landed = land_source(lake, ResolvedSource(src, "env", "t"), ingest_date=dt.date(2023, 2, 28))
+    sha = file_sha256(src)
+    assert landed.normalized == [f"raw/normalized/{sha[:12]}/part-00000.parquet"]
+    import pyarrow.parquet as pq
+
+    copy = pq.read_table(tmp_path / "lake" / landed.normalized[0]).to_pylist()
+    assert [r["source_row"] for r in copy] == list(range(1, len(ROWS) + 1))
+    assert [r["source_line"] for r in copy] == list(range(2, len(ROWS) + 2))  # the header is line 1
+    assert [r["invoice_no"] for r in copy] == [r[0] for r in ROWS]
+    assert all(r["malformed"] is None for r in copy)
+    assert landed.reader == {"records": len(ROWS), "blank_lines": 0, "malformed": 0, "too_long": 0,
+                             "nul_chars_removed": 0}
+
+
 def test_xlsx_lands_as_is_plus_a_text_parquet_conversion(tmp_path):
     src = _write_xlsx(tmp_path / "Online Retail.xlsx", _frame())
     lake = LocalLake(path=str(tmp_path / "lake"))
@@ -63,6 +80,6 @@ def test_xlsx_lands_as_is_plus_a_text_parquet_conversion(tmp_path):
     sha = file_sha256(src)
     assert landed.key == f"raw/batch/ingest_date=2023-05-01/{sha[:12]}/Online Retail.xlsx"
     assert (tmp_path / "lake" / landed.key).read_bytes() == src.read_bytes()
-    assert landed.read_key == f"raw/converted/{sha[:12]}/data.parquet"
-    assert landed.rows == len(ROWS) and lake.exists(landed.read_key)
+    assert landed.normalized == [f"raw/normalized/{sha[:12]}/part-00000.parquet"]
+    assert landed.rows == len(ROWS) and lake.exists(landed.normalized[0])
     assert land_source(lake, ResolvedSource(src, "env", "t")).noop is True

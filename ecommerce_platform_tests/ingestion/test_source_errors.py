@@ -105,7 +105,7 @@ def test_unparsable_values_are_quarantined_with_their_reason(tmp_path):
     assert list(zip(q["source_row"], q["reason"])) == [
         (2, "unparsable quantity"), (3, "unparsable unit_price"), (4, "unparsable invoice_date"),
         (5, "unparsable invoice_date"), (6, "non-integer quantity"), (7, "missing invoice_no"),
-        (8, "negative unit_price"), (9, "invoice_date out of range"), (10, "missing unit_price"),
+        (8, "negative unit_price"), (9, "invoice_date before earliest date"), (10, "missing unit_price"),
     ]
     # the quarantine keeps the source text as it was, and the file it came from
     assert q.loc[0, "quantity"] == "abc" and q.loc[1, "unit_price"] == "£1.85"
@@ -125,8 +125,11 @@ def test_ragged_csv_lines_are_quarantined_not_dropped(tmp_path):
     assert result.rows_in == len(lines)
     assert result.rows_in == result.rows_clean + result.rows_quarantined + result.rows_duplicate
     q = quarantine_frame(lake)
-    assert (2, "missing unit_price") in set(zip(q["source_row"], q["reason"]))
-    assert result.rows_quarantined >= 1
+    assert list(zip(q["source_row"], q["source_line"], q["reason"])) == [
+        (2, 3, "malformed_record"), (3, 4, "malformed_record")]
+    assert "5 fields, the header has 8" in q.loc[0, "detail"] and "SHORT LINE" in q.loc[0, "detail"]
+    assert "10 fields, the header has 8" in q.loc[1, "detail"]
+    assert (result.rows_clean, result.rows_quarantined, result.rows_duplicate) == (2, 2, 0)
 
 
 def test_source_row_numbers_point_at_the_line_in_a_large_csv(tmp_path):
@@ -187,15 +190,17 @@ def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
     before = _lake_snapshot(lake_dir)
 
     # a second route whose rows fail at run time
-    def failing_source(lake_, warehouse_):
+    def failing_source(lake_, warehouse_, tolerance_hours):
         return ["extra:boom"], [
             "SELECT CAST(NULL AS VARCHAR) AS invoice_no, 'X' AS stock_code, 'x' AS description, "
             "'1' AS quantity, '2011-01-01' AS invoice_date, '1' AS unit_price, NULL AS customer_id, "
             "'UK' AS country, CAST(error('engine failure injected by the test') AS VARCHAR) AS source_file, "
-            "CAST(1 AS BIGINT) AS source_row, 'stream' AS route, 'dmy' AS date_order"
+            "CAST(1 AS BIGINT) AS source_row, CAST(NULL AS BIGINT) AS source_line, "
+            "CAST(NULL AS VARCHAR) AS malformed, CAST(NULL AS VARCHAR) AS malformed_detail, "
+            "'stream' AS route, 'dmy' AS date_order, TIMESTAMP '2030-01-01 00:00:00' AS latest_valid_ts"
         ]
 
-    monkeypatch.setattr(clean_mod, "EXTRA_SOURCES", [failing_source])
+    monkeypatch.setattr(clean_mod, "stream_sources", failing_source)
     with pytest.raises(WarehouseError, match="engine failure injected"):
         run_clean(warehouse, lake, force=True)
     after = _lake_snapshot(lake_dir)

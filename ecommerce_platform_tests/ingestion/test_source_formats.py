@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ecommerce_platform.ingestion.raw import ResolvedSource, land_source
-from ecommerce_platform.ingestion.source import inspect_source
+from ecommerce_platform.ingestion.source import inspect_source, read_source
 from ecommerce_platform.lake.clean import CLEAN_PREFIX, QUARANTINE_PREFIX, run_clean
 from ecommerce_platform.resources.lake import LocalLake
 from ecommerce_platform.resources.warehouse import DuckDBWarehouse
@@ -131,10 +131,10 @@ def _to_parquet(df: pd.DataFrame, path: Path) -> Path:
 
 def test_encoding_and_date_order_are_detected(tmp_path):
     latin = _to_csv(_frame(date_fmt="%d/%m/%Y %H:%M"), tmp_path / "latin", "latin-1")
-    assert b"CR\xc8ME" in latin.read_bytes()  # really Latin-1 on disk
-    spec = inspect_source(latin)
-    assert (spec.encoding, spec.slash_date_order, spec.rows) == ("latin-1", "dmy", len(ROWS))
-    mdy = inspect_source(_to_csv(_frame(date_fmt="%m/%d/%Y %H:%M"), tmp_path / "mdy", "utf-8"))
+    assert b"CR\xc8ME" in latin.read_bytes()  # really Latin-1 on disk (which Windows-1252 reads alike)
+    spec, _ = read_source(latin, tmp_path / "copy1")
+    assert (spec.encoding, spec.slash_date_order, spec.rows) == ("cp1252", "dmy", len(ROWS))
+    mdy, _ = read_source(_to_csv(_frame(date_fmt="%m/%d/%Y %H:%M"), tmp_path / "mdy", "utf-8"), tmp_path / "copy2")
     assert (mdy.encoding, mdy.slash_date_order) == ("utf-8", "mdy")
     ii = inspect_source(_to_csv(_frame(RETAIL_II), tmp_path / "ii", "utf-8"))
     assert ii.columns["invoice_no"] == "Invoice" and ii.columns["customer_id"] == "Customer ID"

@@ -8,9 +8,8 @@ from importlib import resources
 import pytest
 import sqlglot
 
-from ecommerce_platform.ingestion.source import SourceSpec, source_select_sql
+from ecommerce_platform.ingestion.source import source_select_sql
 from ecommerce_platform.lake import clean
-from ecommerce_platform.lake.schema import SOURCE_COLUMNS
 from ecommerce_platform.resources.sql_dialect import parse_trino, to_trino
 
 SQL_DIR = resources.files("ecommerce_platform.lake").joinpath("sql")
@@ -22,11 +21,12 @@ def test_the_transform_fingerprints_every_sql_file():
 
 
 def _rendered(name: str) -> str:
-    spec = SourceSpec(path="x.csv", format="csv", columns={c: c for c in SOURCE_COLUMNS})
-    typed = clean.typed_lines_sql([source_select_sql("s3://b/lake/raw/x.csv", spec)])
+    select = source_select_sql(["s3://b/lake/raw/normalized/x/part-00000.parquet"], "s3://b/lake/raw/x.csv",
+                               "dmy", "2024-01-02 00:00:00")
+    typed = clean.typed_lines_sql([select])
     if name == "typed_lines.sql":
         return typed
-    return clean.render(name, f"({typed})")
+    return clean.render_file(name, f"({typed})")
 
 
 @pytest.mark.parametrize("name", SQL_FILES)

@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 
 from ecommerce_platform.ingestion.raw import ResolvedSource, land_source
 from ecommerce_platform.lake.clean import run_clean
-from ecommerce_platform.lake.schema import CLEAN_COLUMNS, CLEAN_PARTITIONS, QUARANTINE_COLUMNS
+from ecommerce_platform.schema import CLEAN_COLUMNS, CLEAN_PARTITIONS, QUARANTINE_COLUMNS
 from ecommerce_platform.resources import build_resources
 from ecommerce_platform.resources.aws import boto_client
 from ecommerce_platform.resources.warehouse import AthenaWarehouse, WarehouseError

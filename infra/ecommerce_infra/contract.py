@@ -1,6 +1,6 @@
 """The names shared with the platform, imported from the platform's own modules (never copied).
 
-``ecommerce_platform/config.py`` and ``ecommerce_platform/lake/schema.py`` are loaded by file path,
+``ecommerce_platform/config.py`` and ``ecommerce_platform/schema.py`` are loaded by file path,
 not as a package import, so the infra virtual environment (which has no Dagster) can read them
 without executing ``ecommerce_platform/__init__.py``. Both modules must stay standard-library-only.
 """
@@ -30,7 +30,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 platform_config = _load("_ecommerce_platform_config", PLATFORM_DIR / "config.py")
-platform_schema = _load("_ecommerce_platform_schema", PLATFORM_DIR / "lake" / "schema.py")
+platform_schema = _load("_ecommerce_platform_schema", PLATFORM_DIR / "schema.py")
 
 # Defaults and layout of the aws deployment.
 DEFAULT_S3_PREFIX: str = platform_config.DEFAULT_S3_PREFIX
@@ -40,18 +40,18 @@ DEFAULT_STREAM_NAME: str = platform_config.DEFAULT_STREAM_NAME
 DEFAULT_FIREHOSE_NAME: str = platform_config.DEFAULT_FIREHOSE_NAME
 DEFAULT_REGION: str = platform_config.DEFAULT_REGION
 
-ZONE_RAW: str = platform_config.ZONE_RAW
-ZONE_CLEAN: str = platform_config.ZONE_CLEAN
+ZONE_RAW: str = platform_schema.ZONE_RAW
+ZONE_CLEAN: str = platform_schema.ZONE_CLEAN
 LAKE_ZONES: tuple[str, ...] = tuple(
-    getattr(platform_config, name) for name in dir(platform_config) if name.startswith("ZONE_")
+    getattr(platform_schema, name) for name in dir(platform_schema) if name.startswith("ZONE_")
 )
-RAW_BATCH_PREFIX: str = platform_config.RAW_BATCH_PREFIX
-RAW_STREAM_PREFIX: str = platform_config.RAW_STREAM_PREFIX
-RAW_STREAM_ERROR_PREFIX: str = platform_config.RAW_STREAM_ERROR_PREFIX
+RAW_BATCH_PREFIX: str = platform_schema.RAW_BATCH_PREFIX
+RAW_STREAM_PREFIX: str = platform_schema.RAW_STREAM_PREFIX
+RAW_STREAM_ERROR_PREFIX: str = platform_schema.RAW_STREAM_ERROR_PREFIX
 
 # The clean table.
-CLEAN_TABLE = "transactions"
-CLEAN_TABLE_PREFIX = f"{ZONE_CLEAN}/{CLEAN_TABLE}"  # <prefix>/clean/transactions/year=/month=/
+CLEAN_TABLE: str = platform_schema.CLEAN_TABLE
+CLEAN_TABLE_PREFIX: str = platform_schema.CLEAN_PREFIX  # <prefix>/clean/transactions/year=/month=/
 CLEAN_COLUMNS = platform_schema.CLEAN_COLUMNS
 CLEAN_PARTITIONS = platform_schema.CLEAN_PARTITIONS
 GLUE_TYPES: dict[str, str] = platform_schema.GLUE_TYPES

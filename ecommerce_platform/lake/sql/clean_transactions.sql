@@ -15,14 +15,15 @@ WITH valid AS (
         price_num AS unit_price,
         customer_id_t AS customer_id,
         country_t AS country,
-        source
+        source,
+        copies
     FROM {line_groups} AS lg
 ),
 flagged AS (
     SELECT
         *,
         STARTS_WITH(invoice_no, 'C') AS is_cancellation,
-        NOT (stock_code IN ({non_product_codes}) OR {non_product_prefix_test}) AS is_product
+        NOT (stock_code IN {non_product_codes} OR {non_product_prefix_test}) AS is_product
     FROM valid
 )
 SELECT
@@ -45,6 +46,7 @@ SELECT
     MD5(CONCAT_WS('|', invoice_no, stock_code, COALESCE(description, ''), CAST(quantity AS VARCHAR),
                   CAST(invoice_ts AS VARCHAR), CAST(unit_price AS VARCHAR),
                   COALESCE(customer_id, ''), country)) AS line_id,
+    copies AS source_lines,
     CAST(YEAR(invoice_ts) AS INTEGER) AS year,
     CAST(MONTH(invoice_ts) AS INTEGER) AS month
 FROM flagged

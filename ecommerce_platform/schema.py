@@ -1,10 +1,36 @@
-"""The canonical schemas of the lake's tables: one definition used by the SQL, the checks, the Glue
-catalog (both the platform's and the CDK app's) and the column schemas shown in Dagster.
+"""The platform's shared vocabulary, imported by every layer (and by the CDK app in ``infra/``): the lake's
+zones and keys, the names of its tables, their canonical columns and types, and what is not a product.
 
-Types are given in a neutral vocabulary; ``GLUE_TYPES`` and ``DUCKDB_TYPES`` map them.
+One definition used by the SQL, the checks, the Glue catalog (both the platform's and the CDK app's)
+and the column schemas shown in Dagster. Types are given in a neutral vocabulary; ``GLUE_TYPES`` and
+``DUCKDB_TYPES`` map them. Standard library only: ``infra/`` loads this file by path.
 """
 
 from __future__ import annotations
+
+# Zones of the lake, relative to the lake root (a folder locally, s3://bucket/prefix in aws).
+ZONE_RAW = "raw"
+ZONE_CLEAN = "clean"
+ZONE_QUARANTINE = "quarantine"
+ZONE_ANALYTICS = "analytics"
+ZONE_FEATURES = "features"
+ZONE_MODELS = "models"
+ZONE_RAG = "rag"
+ZONE_REPORTS = "reports"
+
+# Prefixes inside the raw zone.
+RAW_BATCH_PREFIX = "raw/batch"  # raw/batch/ingest_date=YYYY-MM-DD/<sha12>/<file>
+RAW_STREAM_PREFIX = "raw/stream"  # raw/stream/year=YYYY/month=MM/day=DD/<object>
+RAW_STREAM_ERROR_PREFIX = "raw/stream_errors"  # Firehose-style error output
+
+
+# Tables (and the lake prefixes that hold them).
+CLEAN_TABLE = "transactions"
+CLEAN_PREFIX = f"{ZONE_CLEAN}/{CLEAN_TABLE}"  # clean/transactions/year=YYYY/month=M/*.parquet
+QUARANTINE_TABLE = "quarantine"
+QUARANTINE_PREFIX = f"{ZONE_QUARANTINE}/transactions"
+RAW_LINES_TABLE = "raw_lines"  # every landed batch record as read, before typing (ingestion publishes it)
+RAW_NORMALIZED_PREFIX = "raw/normalized"  # raw/normalized/<sha12>/part-NNNNN.parquet
 
 # The source columns every accepted input format is normalised to (all read as text first).
 SOURCE_COLUMNS: tuple[str, ...] = (
@@ -37,17 +63,23 @@ CLEAN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("is_return", "boolean", "A cancelled/returned product line (cancellation with quantity < 0)"),
     ("source", "string", "Route the line arrived by: batch or stream"),
     ("line_id", "string", "Stable identity of the source line (dedups a line seen by both routes)"),
+    ("source_lines", "bigint", "Input lines this row stands for: 1 + the exact duplicates folded into it"),
 )
 CLEAN_PARTITIONS: tuple[tuple[str, str, str], ...] = (
     ("year", "int", "Invoice year (partition)"),
     ("month", "int", "Invoice month 1-12 (partition)"),
 )
 
+QUARANTINE_PARTITIONS: tuple[tuple[str, str, str], ...] = (
+    ("partition_month", "string", "Invoice month YYYY-MM of the line, or 'undated' (partition)"),
+)
 QUARANTINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     *((c, "string", f"Source value of {c}, as text") for c in SOURCE_COLUMNS),
     ("reason", "string", "Why the row was rejected"),
     ("source_file", "string", "Raw object the row came from"),
-    ("source_row", "bigint", "1-based row number in that object"),
+    ("source_row", "bigint", "1-based record number in that object (data records, header excluded)"),
+    ("source_line", "bigint", "Text sources: the line (CSV) or sheet row (xlsx) where the record starts"),
+    ("detail", "string", "What the source reader found wrong with a malformed record, and its text"),
 )
 
 # Stock codes that are not products (postage, fees, manual adjustments, ...), matched upper-cased.
