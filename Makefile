@@ -42,11 +42,11 @@ $(DAGSTER_HOME)/dagster.yaml: $(INSTANCE_YAML)
 
 # the whole graph; the source is ECOMMERCE_SOURCE, else your files in data/, else data/reference/
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster asset materialize -m $(DEFS) --select '$(SELECT)'
+	$(BIN)/ecommerce materialize --select '$(SELECT)'
 
-# materialize a selection: make materialize SELECT='clean_parquet*'
+# a selection: make materialize SELECT='clean_parquet*' (FORCE=1 rebuilds what is up to date too)
 materialize: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster asset materialize -m $(DEFS) --select '$(SELECT)'
+	$(BIN)/ecommerce materialize --select '$(SELECT)' $(if $(FORCE),--force,)
 
 # Chromium for the browser tests (headless). Needs root and apt; skipped quietly when present.
 system-deps:
@@ -67,7 +67,7 @@ bench: install
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev -h 127.0.0.1 -p 3000
 
 infra-test:
 	$(MAKE) -C infra test

@@ -64,6 +64,34 @@ def show_settings() -> None:
     click.echo(f"lake_root: {s.lake_root}")
 
 
+@main.command("materialize")
+@click.option("--select", default="*", show_default=True,
+              help="Asset selection (e.g. 'clean_parquet*', 'key:sales_dashboard', 'group:analytics').")
+@click.option("--force", is_flag=True, help="Rebuild even what is up to date (run tag ecommerce/force=true).")
+def materialize(select: str, force: bool) -> None:
+    """Land new sources, clean their months and rebuild everything downstream (what `make run` does):
+    Dagster runs on the instance of $DAGSTER_HOME, visible in the UI; what is up to date is reused."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        click.echo("configuration error: DAGSTER_HOME is not set (the Dagster instance that records the "
+                   "runs; `make run` sets it to .dagster_home/)", err=True)
+        raise SystemExit(2)
+    import dagster as dg
+
+    from ecommerce_platform.runner import rebuild
+
+    with dg.DagsterInstance.get() as instance:
+        try:
+            results = rebuild(instance, select=select, force=force, log=click.echo)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    for result in results:
+        click.echo(f"run {result.run_id} ({result.dagster_run.job_name}): success")
+    if not results:
+        click.echo("nothing to do: no source file, no stream record and nothing selected to rebuild")
+
+
 # Layer commands (module:attribute), imported on use.
 for _name, _target in {
     "produce": "ecommerce_platform.ingestion.cli:produce",

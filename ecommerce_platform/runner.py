@@ -58,15 +58,27 @@ def rebuild(instance: dg.DagsterInstance, defs: dg.Definitions | None = None, se
                 results.append(_run(job, instance, {**tags, **_range_tags([start, end])}))
 
     if dg.AssetKey("raw_stream") in wanted:
+        import datetime as dt
+
         from ecommerce_platform.ingestion.landing import stream_lag
+        from ecommerce_platform.ingestion.stream_copy import stale_days
+        from ecommerce_platform.partitions import STREAM_DAYS
 
-        stream = defs.resources["stream"]
+        from ecommerce_platform.resources import build_resources
+
+        plain = build_resources()  # the definitions' resources name their environment variables
+        stream, lake = plain["stream"], plain["lake"]
+        job = defs.resolve_job_def("raw_stream_job")
         if stream.lands_itself and stream_lag(stream):
-            import datetime as dt
-
             today = dt.datetime.now(dt.timezone.utc).date().isoformat()
             log(f"landing the stream backlog (partition {today})")
-            results.append(_run(defs.resolve_job_def("raw_stream_job"), instance, {**tags, "dagster/partition": today}))
+            results.append(_run(job, instance, {**tags, "dagster/partition": today}))
+        elif not stream.lands_itself:  # Firehose landed the records: copy the days it changed
+            valid = set(STREAM_DAYS.get_partition_keys())
+            days = [d.isoformat() for d in stale_days(lake) if d.isoformat() in valid]
+            if days:
+                log(f"reading {len(days)} stream day(s) Firehose landed: {', '.join(days)}")
+                results.append(_run(job, instance, {**tags, **_range_tags(days)}))
 
     job = defs.resolve_job_def(REBUILD_JOB)
     downstream = [k for k in job.asset_layer.executable_asset_keys if k in wanted]

@@ -184,18 +184,27 @@ def _object_day(key: str):  # noqa: ANN202
     return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
 
 
-@dg.observable_source_asset(
-    key="raw_months",
-    group_name="ingestion",
+@dg.multi_observable_source_asset(
+    specs=[dg.AssetSpec(
+        "raw_months",
+        group_name="ingestion",
+        deps=[dg.AssetDep("raw_s3", partition_mapping=dg.AllPartitionMapping()),
+              dg.AssetDep("raw_stream", partition_mapping=dg.AllPartitionMapping())],
+        description="What the raw zone holds per invoice month (batches and stream days): a data version per "
+        "month, reported by every landing for the months it changed (observe it to recompute them all). The "
+        "clean zone's months depend on it, so exactly the months a landing touched become stale.",
+    )],
     partitions_def=INVOICE_MONTHS,
-    description="What the raw zone holds per invoice month (batches and stream days): a data version per "
-    "month, reported by every landing for the months it changed. The clean zone's months depend on it, "
-    "so exactly the months a landing touched become stale.",
+    name="raw_months_observer",
 )
-def raw_months(lake: Lake) -> dg.DataVersionsByPartition:
+def raw_months(context, lake: Lake):  # noqa: ANN001, ANN201
+    """Observe the months of the run (recomputed from the landings' manifests)."""
     from ecommerce_platform.ingestion.months import month_versions
 
-    return dg.DataVersionsByPartition({m: dg.DataVersion(v) for m, v in month_versions(lake).items()})
+    versions = month_versions(lake)
+    for month in context.partition_keys:
+        yield dg.AssetObservation(asset_key="raw_months", partition=month,
+                                  tags={"dagster/data_version": versions.get(month, "empty")})
 
 
 RAW_LINES_TABLE = "raw_lines"

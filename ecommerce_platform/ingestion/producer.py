@@ -80,32 +80,26 @@ class ProduceResult:
 # ---------------------------------------------------------------------------------------- source
 
 
-def _ts_sql(date_order: str) -> str:
-    fmts = ("%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y") if date_order == "mdy" else (
-        "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y")
-    alts = ", ".join(f"TRY_STRPTIME(TRIM(invoice_date), '{f}')" for f in fmts)
-    return f"epoch(COALESCE(TRY_CAST(TRIM(invoice_date) AS TIMESTAMP), {alts}))"
-
-
 def source_records(path: str | Path, count: int | None = None, replay: bool = False,
                    chunk: int = 20_000) -> Iterator[OutRecord]:
     """The transactions of one source file (Parquet, CSV, xlsx) as stream records, read with the
-    platform's source reader (``read_source``: the canonical copy) through DuckDB. Records the reader
-    found malformed are not sent (the batch route quarantines them)."""
+    platform's source reader (``read_source``: the canonical copy, invoice times already read) through
+    DuckDB. Records the reader found malformed are not sent (the batch route quarantines them)."""
+    import datetime as dt
+
     import duckdb
 
-    from ecommerce_platform.ingestion.source import read_source, source_select_sql
+    from ecommerce_platform.ingestion.source import read_source, sql_list
 
     path = Path(path)
     with duckdb.connect() as con, tempfile.TemporaryDirectory() as tmp:
-        spec, stats = read_source(path, tmp)
-        select = source_select_sql(stats.files, str(path), spec.slash_date_order, "2100-01-01 00:00:00")
-        select = f"SELECT * FROM ({select}) AS s WHERE malformed IS NULL"
+        # the plausibility window does not matter here (the clean transform judges every line again)
+        spec, stats, _ = read_source(path, tmp, ingested_at=dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
         cols = ", ".join(UCI_NAMES)
-        order = f"ORDER BY ts NULLS LAST, source_row" if replay else "ORDER BY source_row"
+        order = "ORDER BY ts NULLS LAST, source_row" if replay else "ORDER BY source_row"
         limit = f" LIMIT {int(count)}" if count is not None else ""
-        sql = (f"SELECT {cols}, source_row, {_ts_sql(spec.slash_date_order)} AS ts "
-               f"FROM ({select}) {order}{limit}")
+        sql = (f"SELECT {cols}, source_row, epoch(invoice_ts) AS ts FROM read_parquet({sql_list(stats.files)}) "
+               f"WHERE malformed IS NULL {order}{limit}")
         prefix = spec.sha256[:12]
         reader = con.execute(sql).fetch_record_batch(chunk)
         names = list(UCI_NAMES.values())

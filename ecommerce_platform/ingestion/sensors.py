@@ -71,13 +71,9 @@ def stream_landing_sensor(context: dg.SensorEvaluationContext, stream: Stream, l
         key = hashlib.sha256(json.dumps(positions, sort_keys=True).encode()).hexdigest()[:16]
         today = dt.datetime.now(dt.timezone.utc).date().isoformat()
         return dg.RunRequest(partition_key=today, run_key=f"land-{key}")
-    from ecommerce_platform.ingestion.stream_copy import day_objects, landed_days, read_day
+    from ecommerce_platform.ingestion.stream_copy import stale_days
 
-    stale = []
-    for day in landed_days(lake):
-        built = read_day(lake, day)
-        if built is None or built.objects != day_objects(lake, day):
-            stale.append(day.isoformat())
+    stale = [d.isoformat() for d in stale_days(lake)]
     if not stale:
         return dg.SkipReason("every Firehose day has its copy")
     digest = hashlib.sha256(json.dumps(stale).encode()).hexdigest()[:16]

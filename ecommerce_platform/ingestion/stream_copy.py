@@ -143,3 +143,13 @@ def stream_days(lake: Lake) -> list[StreamDay]:
 def read_day(lake: Lake, day: dt.date) -> StreamDay | None:
     key = f"{STREAM_MANIFESTS}/{day.isoformat()}.json"
     return StreamDay(**json.loads(lake.get_text(key))) if lake.exists(key) else None
+
+
+def stale_days(lake: Lake) -> list[dt.date]:
+    """Arrival days whose landed objects changed since their copy was built (or that have none yet)."""
+    out = []
+    for day in landed_days(lake):
+        built = read_day(lake, day)
+        if built is None or built.objects != day_objects(lake, day):
+            out.append(day)
+    return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 import os
 import re
 import threading
@@ -55,6 +56,24 @@ class WarehouseError(RuntimeError):
     """A query failed in the warehouse; the message carries the engine's reason."""
 
 
+@dataclass
+class Output:
+    """One output of a transform: its SELECT, the lake prefix it is published under, its partition
+    columns, the partition folders this run owns (``parts``: only they are replaced, one atomic publish
+    each; None: the whole prefix), and ``measure``: a SELECT over ``{output}`` (the rows written) whose
+    result the engine returns so that the caller can check the output before it is published."""
+
+    select: str
+    prefix: str
+    partition_by: tuple[str, ...] = ()
+    parts: list[str] | None = None
+    measure: str | None = None
+
+
+def _as_output(output) -> Output:  # noqa: ANN001
+    return output if isinstance(output, Output) else Output(*output)
+
+
 class Warehouse(dg.ConfigurableResource, ABC):
     """Runs the platform's SQL on the lake. ``execute`` for statements, ``query_df`` for typed results,
     ``write_query``/``run_transform`` to materialise queries as Parquet in the lake, ``register_table``
@@ -84,27 +103,23 @@ class Warehouse(dg.ConfigurableResource, ABC):
     def run_transform(
         self,
         temps: list[tuple[str, str]],
-        outputs: list[tuple[str, str, tuple[str, ...]]],
+        outputs: list,
         stats_sql: tuple[str, ...] = (),
         push_filters: bool = True,
         validate=None,  # noqa: ANN001
     ):
         """A multi-step transform: build the temporary relations ``temps`` (name, SELECT) in order,
-        write each output (SELECT, lake prefix, partition columns[, parts]) as Parquet, run each
-        ``stats_sql``. ``parts`` (optional): the partition folders (``year=2011/month=3``) this run owns;
-        only they are replaced (one atomic publish each, a part with no rows now is removed), the rest of
-        the prefix is left as it is.
-        Every output is published only when all of them were written, and when ``validate(counts,
-        stats, staging_prefixes)`` (if given) returns without raising. Returns
+        write each output (an ``Output``, or a tuple of its fields) as Parquet, run each ``stats_sql``
+        and each output's ``measure``. Every output is published only when all of them were written,
+        and when ``validate(counts, stats, measures)`` (if given) returns without raising. Returns
         (rows written per output, one DataFrame per stats query).
 
         ``push_filters=False`` tells an engine that may inline computed columns into filters (DuckDB's
         filter pushdown) not to: for full scans whose filters test expensive computed columns, inlining
         evaluates them twice (or more) instead of once."""
 
-    def _publish(self, staging: str, output) -> None:  # noqa: ANN001
-        prefix = output[1]
-        parts = output[3] if len(output) > 3 else None
+    def _publish(self, staging: str, output: Output) -> None:
+        prefix, parts = output.prefix, output.parts
         if parts is None:
             self.lake.publish_prefix(staging, prefix)
             return
@@ -117,7 +132,7 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
     def write_query(self, sql: str, final_prefix: str, partition_by: tuple[str, ...] = ()) -> int:
         """Write the query's rows as Parquet under ``final_prefix`` (atomically); returns the row count."""
-        counts, _ = self.run_transform([], [(sql, final_prefix, tuple(partition_by))])
+        counts, _ = self.run_transform([], [Output(sql, final_prefix, tuple(partition_by))])
         return counts[0]
 
     @abstractmethod
@@ -399,6 +414,7 @@ class DuckDBWarehouse(Warehouse):
         import duckdb
 
         lake = self.lake
+        outputs = [_as_output(o) for o in outputs]
         stagings: list[str] = []
         counts: list[int] = []
         try:
@@ -407,15 +423,16 @@ class DuckDBWarehouse(Warehouse):
                     con.execute("SET disabled_optimizers = 'filter_pushdown'")
                 for name, select in temps:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
-                for select, prefix, partition_by, *_ in outputs:
-                    staging = lake.staging_prefix(prefix)
+                for out in outputs:
+                    staging = lake.staging_prefix(out.prefix)
                     stagings.append(staging)
-                    counts.append(self._copy(con, select, staging, partition_by))
+                    counts.append(self._copy(con, out.select, staging, out.partition_by))
                 stats = [con.execute(q).df() for q in stats_sql]
                 for name, _ in temps:
                     con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
+            measures = [self._measure(out, staging) for out, staging in zip(outputs, stagings)]
             if validate is not None:
-                validate(counts, stats, stagings)
+                validate(counts, stats, measures)
         except BaseException as exc:
             for staging in stagings:  # nothing is published unless every output was written
                 lake.delete_prefix(staging)
@@ -425,6 +442,25 @@ class DuckDBWarehouse(Warehouse):
         for staging, output in zip(stagings, outputs):
             self._publish(staging, output)
         return counts, stats
+
+    def _measure(self, out: Output, staging: str):  # noqa: ANN202
+        """The output's ``measure`` run over what was written to ``staging`` (None without one)."""
+        import pandas as pd
+
+        from ecommerce_platform.resources.sql_dialect import Sql, render
+
+        if out.measure is None:
+            return None
+        files = [k for k in self.lake.list(staging) if k.endswith(".parquet")]
+        if not files:
+            return pd.DataFrame()
+        if out.partition_by:
+            hive = ", hive_partitioning=true, hive_types={" + ", ".join(
+                f"{sql_str(c)}: {'VARCHAR' if c == 'partition_month' else 'BIGINT'}" for c in out.partition_by) + "}"
+            relation = f"read_parquet({sql_str(self.table_uri_glob(staging, True))}{hive})"
+        else:
+            relation = f"read_parquet({sql_str(self.table_uri_glob(staging, False))})"
+        return self.query_df(render(out.measure, output=Sql(relation)))
 
     def _copy(self, con, select: str, staging: str, partition_by) -> int:  # noqa: ANN001
         target = self.lake.uri(staging)
@@ -536,13 +572,8 @@ class AthenaWarehouse(Warehouse):
 
         from ecommerce_platform.resources.sql_dialect import to_trino
 
-        try:
-            return wr.athena.read_sql_query(
-                to_trino(sql), database=self.database, workgroup=self.workgroup, s3_output=self.output_location,
-                ctas_approach=False, boto3_session=self._session(),
-                athena_query_wait_polling_delay=self.poll_seconds)
-        except wr.exceptions.QueryFailed as exc:
-            raise WarehouseError(f"Athena query failed: {exc}") from exc
+        qid = self.run(to_trino(sql))
+        return wr.athena.get_query_results(qid, boto3_session=self._session())
 
     def ctas_statement(self, table: str, trino_select: str, location: str, partition_by=()) -> str:  # noqa: ANN001
         """CREATE TABLE ... AS (Trino) writing ZSTD Parquet at ``location``; partition columns must be
@@ -553,15 +584,17 @@ class AthenaWarehouse(Warehouse):
             props.append("partitioned_by = ARRAY[" + ", ".join(sql_str(ident(c)) for c in partition_by) + "]")
         return f"CREATE TABLE {ident(table)} WITH ({', '.join(props)}) AS {trino_select}"
 
-    def _write_staging(self, sql: str, staging: str, partition_by=()) -> int:  # noqa: ANN001
-        """CTAS the query's rows into ``staging`` (metadata-only table dropped afterwards); row count."""
-        from ecommerce_platform.resources.sql_dialect import to_trino
+    def _write_staging(self, out: Output, sql: str, staging: str):  # noqa: ANN202
+        """CTAS the query's rows into ``staging`` (a metadata-only table, dropped afterwards); returns
+        (row count, the output's measure over the table)."""
+        from ecommerce_platform.resources.sql_dialect import Sql, render, to_trino
 
         tmp = f"tmp_{uuid.uuid4().hex[:12]}"
-        self.run(self.ctas_statement(tmp, to_trino(sql), self.lake.uri(staging) + "/", partition_by))
+        self.run(self.ctas_statement(tmp, to_trino(sql), self.lake.uri(staging) + "/", out.partition_by))
         try:
             count_df = self.query_df(f"SELECT count(*) AS n FROM {tmp}")
-            return int(count_df.iloc[0, 0]) if len(count_df) else 0
+            measure = self.query_df(render(out.measure, output=Sql(tmp))) if out.measure else None
+            return (int(count_df.iloc[0, 0]) if len(count_df) else 0), measure
         finally:
             self.run(f"DROP TABLE IF EXISTS {tmp}")  # metadata only: the data stays in staging
 
@@ -569,6 +602,7 @@ class AthenaWarehouse(Warehouse):
         from ecommerce_platform.resources.sql_dialect import to_trino
 
         lake = self.lake
+        outputs = [_as_output(o) for o in outputs]
         run_id = uuid.uuid4().hex[:12]
         scratch = f"_scratch/{run_id}"
         names: dict[str, str] = {}
@@ -588,14 +622,16 @@ class AthenaWarehouse(Warehouse):
                     f"{sql_str(location)}) AS {to_trino(sub(select))}"
                 )
                 names[name] = table
-            counts = []
-            for sql, prefix, partition_by, *_ in outputs:
-                staging = lake.staging_prefix(prefix)
+            counts, measures = [], []
+            for out in outputs:
+                staging = lake.staging_prefix(out.prefix)
                 stagings.append(staging)
-                counts.append(self._write_staging(sub(sql), staging, partition_by))
+                n, measure = self._write_staging(out, sub(out.select), staging)
+                counts.append(n)
+                measures.append(measure)
             stats = [self.query_df(sub(q)) for q in stats_sql]
             if validate is not None:
-                validate(counts, stats, stagings)
+                validate(counts, stats, measures)
         except BaseException:
             for staging in stagings:
                 lake.delete_prefix(staging)

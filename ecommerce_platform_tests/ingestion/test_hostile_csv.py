@@ -185,7 +185,7 @@ def test_file_names_never_change_a_statement(tmp_path, name):
     from ecommerce_platform.lake.clean import run_clean
     from ecommerce_platform.resources.warehouse import DuckDBWarehouse
 
-    again = run_clean(DuckDBWarehouse(path=str(tmp_path / "work" / "warehouse.duckdb")), lake, force=True)
+    again = run_clean(DuckDBWarehouse(lake=lake, path=str(tmp_path / "work" / "warehouse.duckdb")))
     assert counts(again) == (20, 19, 1, 0)
 
 

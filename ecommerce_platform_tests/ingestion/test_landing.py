@@ -91,73 +91,86 @@ def test_landing_killed_mid_batch_then_restarted_lands_each_record_once(tmp_path
     assert stream.read_checkpoint(CONSUMER)["pending"] == {}
 
 
-def test_raw_objects_sensor(tmp_path):
-    from ecommerce_platform.ingestion.sensors import raw_objects_sensor
+def test_source_files_sensor_requests_each_new_file_once(tmp_path):
+    from ecommerce_platform.ingestion.sensors import source_files_sensor
 
-    stream, lake = _setup(tmp_path)
-    ctx = dg.build_sensor_context(resources={"lake": lake})
-    assert isinstance(raw_objects_sensor(ctx), dg.SkipReason)  # empty lake: nothing to do
-    produce(stream, source_records(write_csv(tmp_path / "t.csv", 50)))
-    land_stream(stream, lake)
-    ctx = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx.cursor)
-    run = raw_objects_sensor(ctx)
-    assert isinstance(run, dg.RunRequest) and run.run_key.startswith("raw-")
-    ctx2 = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx.cursor)
-    assert isinstance(raw_objects_sensor(ctx2), dg.SkipReason)  # nothing new since the cursor
-    lake.put_text("raw/batch/_manifests/abc.json", "{}")  # a new landed batch
-    ctx3 = dg.build_sensor_context(resources={"lake": lake}, cursor=ctx2.cursor)
-    assert isinstance(raw_objects_sensor(ctx3), dg.RunRequest)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    with platform_environment(tmp_path / "data", ECOMMERCE_SOURCE=str(inbox)), \
+            dg.DagsterInstance.ephemeral() as instance:
+        assert isinstance(source_files_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        write_csv(inbox / "a.csv", 10)
+        result = source_files_sensor(dg.build_sensor_context(instance=instance))
+        (request,) = result.run_requests
+        assert request.partition_key.startswith("a.csv~")
+        (add,) = result.dynamic_partitions_requests
+        assert list(add.partition_keys) == [request.partition_key]
+        instance.add_dynamic_partitions("raw_batches", list(add.partition_keys))  # what the daemon does
+        assert isinstance(source_files_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+        write_csv(inbox / "b.csv", 5)
+        os.utime(inbox / "a.csv", ns=(1, 1))  # a.csv changed (a new version): a new partition too
+        again = source_files_sensor(dg.build_sensor_context(instance=instance))
+        assert sorted(r.partition_key.split("~")[0] for r in again.run_requests) == ["a.csv", "b.csv"]
 
 
 def test_stream_landing_sensor(tmp_path):
     from ecommerce_platform.ingestion.sensors import stream_landing_sensor
 
     stream, lake = _setup(tmp_path)
-    ctx = dg.build_sensor_context(resources={"stream": stream})
-    assert isinstance(stream_landing_sensor(ctx), dg.SkipReason)
+    resources = {"stream": stream, "lake": lake}
+    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources=resources)), dg.SkipReason)
     produce(stream, source_records(write_csv(tmp_path / "t.csv", 20)))
-    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources={"stream": stream})), dg.RunRequest)
+    request = stream_landing_sensor(dg.build_sensor_context(resources=resources))
+    assert isinstance(request, dg.RunRequest) and request.partition_key
     land_stream(stream, lake)
-    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources={"stream": stream})), dg.SkipReason)
+    assert isinstance(stream_landing_sensor(dg.build_sensor_context(resources=resources)), dg.SkipReason)
 
 
 def test_job_and_sensor_definitions():
     from ecommerce_platform.definitions import defs
 
-    job = defs.resolve_job_def("clean_downstream_job")
-    assert dg.AssetKey("clean_parquet") in job.asset_layer.executable_asset_keys
-    assert dg.AssetKey("raw_s3") not in job.asset_layer.executable_asset_keys
-    for name in ("raw_objects_sensor", "stream_landing_sensor"):
+    job = defs.resolve_job_def("raw_s3_job")
+    assert set(job.asset_layer.executable_asset_keys) == {dg.AssetKey("raw_s3")}
+    for name in ("source_files_sensor", "stream_landing_sensor"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
-    assert dg.AssetKey("raw_stream") in defs.resolve_asset_graph().get(dg.AssetKey("clean_parquet")).parent_keys
+    graph = defs.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("clean_parquet")).parent_keys == {dg.AssetKey("raw_months")}
+    assert graph.get(dg.AssetKey("raw_s3")).partitions_def.name == "raw_batches"
 
 
 def _meta(result, key):
-    return {k: v.value for k, v in result.asset_materializations_for_node(key)[-1].metadata.items()}
+    for event in reversed(result.get_asset_materialization_events()):
+        if event.asset_key.to_user_string() == key:
+            return {k: v.value for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"no materialization of {key}")
+
+
+def _stream_then_clean(instance):
+    from ecommerce_platform.definitions import build_definitions
+    from ecommerce_platform.runner import rebuild
+
+    return rebuild(instance, build_definitions(layers=("ingestion", "lake")), select="raw_stream*",
+                   log=lambda _m: None)
 
 
 @pytest.mark.graph
 def test_produce_20000_then_land_reaches_clean_parquet(tmp_path, real_source):
     """`ecommerce produce --count 20000`, then the landing: exactly 20,000 records in the raw zone,
-    and clean_parquet takes them (the stream as its only source)."""
-    from ecommerce_platform.ingestion.assets import raw_stream
-    from ecommerce_platform.lake.assets import clean_parquet
-    from ecommerce_platform.resources import build_resources
-
+    and the clean zone takes them (the stream as its only source)."""
     data_dir = tmp_path / "data"
-    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(real_source)):
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(real_source)), \
+            dg.DagsterInstance.ephemeral() as instance:
         env = dict(os.environ)
         out = subprocess.run([sys.executable, "-m", "ecommerce_platform.cli", "produce", "--count", "20000"],
                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
         assert "sent 20,000 records" in out.stdout
-        result = dg.materialize([raw_stream, clean_parquet], resources=build_resources())
-        assert result.success
-        assert _meta(result, "raw_stream")["records_landed"] == 20_000
+        land, clean_run = _stream_then_clean(instance)
+        assert _meta(land, "raw_stream")["records_landed"] == 20_000
         lines = landed_lines(data_dir / "lake")
         assert len(lines) == 20_000 and len({r["line_id"] for r in lines}) == 20_000
         assert {int(r["line_id"].split(":")[1]) for r in lines} == set(range(1, 20_001))
-        clean = _meta(result, "clean_parquet")
+        clean = _meta(clean_run, "clean_parquet")
         assert clean["rows_in"] == 20_000
         assert clean["rows_in"] == clean["rows_clean"] + clean["rows_quarantined"] + clean["rows_duplicate"]
         import duckdb
@@ -165,25 +178,22 @@ def test_produce_20000_then_land_reaches_clean_parquet(tmp_path, real_source):
         glob = str(data_dir / "lake" / "clean" / "transactions" / "**" / "*.parquet")
         sources = duckdb.sql(f"SELECT DISTINCT source FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()
         assert sources == [("stream",)]
-        # a second landing + clean: nothing new, the clean zone is reused
-        again = dg.materialize([raw_stream, clean_parquet], resources=build_resources())
-        assert _meta(again, "raw_stream")["records_landed"] == 0
-        assert _meta(again, "clean_parquet")["reused_previous_output"] is True
+        # nothing new: no landing run, and the clean zone is reused
+        (again,) = _stream_then_clean(instance)
+        assert _meta(again, "clean_parquet")["months_rebuilt"] == 0
 
 
 def test_a_line_arriving_by_both_routes_is_counted_once(tmp_path):
-    from ecommerce_platform.ingestion.assets import raw_s3, raw_stream
-    from ecommerce_platform.lake.assets import clean_parquet
     from ecommerce_platform.resources import build_resources
+    from ecommerce_platform_tests.conftest import build_lake
 
     src = write_csv(tmp_path / "t.csv", 600)
     data_dir = tmp_path / "data"
-    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(src)):
-        resources = build_resources()
-        produce(resources["stream"], source_records(src, count=250))  # the first 250 lines also stream in
-        result = dg.materialize([raw_s3, raw_stream, clean_parquet], resources=resources)
-        assert result.success
-        clean = _meta(result, "clean_parquet")
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(src)), dg.DagsterInstance.ephemeral() as instance:
+        produce(build_resources()["stream"], source_records(src, count=250))  # the first 250 lines also stream in
+        runs = build_lake(instance)
+        assert [r.dagster_run.job_name for r in runs] == ["raw_s3_job", "raw_stream_job", "rebuild_from_clean"]
+        clean = _meta(runs[-1], "clean_parquet")
         assert clean["rows_in"] == 850
         assert clean["rows_clean"] == 600 and clean["rows_duplicate"] == 250 and clean["rows_quarantined"] == 0
         import duckdb
@@ -191,24 +201,21 @@ def test_a_line_arriving_by_both_routes_is_counted_once(tmp_path):
         glob = str(data_dir / "lake" / "clean" / "transactions" / "**" / "*.parquet")
         assert duckdb.sql(f"SELECT count(*), count(DISTINCT line_id) FROM read_parquet('{glob}', hive_partitioning=true)"
                           ).fetchone() == (600, 600)
-        for check in result.get_asset_check_evaluations():
+        for check in runs[-1].get_asset_check_evaluations():
             assert check.passed, check.check_name
 
 
 @pytest.mark.aws
-def test_aws_firehose_objects_reach_clean_and_raw_stream_only_reports(aws_env):
-    """aws: Firehose's gzipped NDJSON objects (its own names) in S3 are read by the clean transform;
-    raw_stream does not drain Kinesis (Firehose does) and reports the objects."""
+def test_aws_firehose_objects_reach_clean_and_raw_stream_only_reads_them(aws_env):
+    """aws: Firehose's gzipped NDJSON objects (its own names) in S3: raw_stream does not drain Kinesis
+    (Firehose does), it builds each day's copy; the clean zone takes them."""
     import gzip as gz
 
-    from ecommerce_platform.ingestion.assets import raw_stream
-    from ecommerce_platform.lake.clean import run_clean
     from ecommerce_platform.resources import build_resources
 
     os.environ["ECOMMERCE_WAREHOUSE"] = "duckdb"
     try:
-        resources = build_resources()
-        lake = resources["lake"]
+        lake = build_resources()["lake"]
         lines = [json.dumps({"InvoiceNo": f"9{i:05d}", "StockCode": "85123A", "Description": "X",
                              "Quantity": 2 + i, "InvoiceDate": "2011-03-01 10:00:00", "UnitPrice": 1.25,
                              "CustomerID": "17850", "Country": "France"}) for i in range(30)]
@@ -216,14 +223,13 @@ def test_aws_firehose_objects_reach_clean_and_raw_stream_only_reports(aws_env):
                        gz.compress(("\n".join(lines[:20]) + "\n").encode()))
         lake.put_bytes("raw/stream/year=2026/month=01/day=03/ecommerce-transactions-to-s3-1-2026-01-03-10-00-00-def.gz",
                        gz.compress(("\n".join(lines[20:]) + "\n").encode()))
-        result = dg.materialize([raw_stream], resources=resources)
-        assert result.success
-        meta = _meta(result, "raw_stream")
-        assert meta["objects_total"] == 2 and meta["landed_by"] == "Kinesis Data Firehose"
-        assert "records_landed" not in meta
-        clean = run_clean(resources["warehouse"], lake)
-        assert clean.rows_in == 30 and clean.rows_clean == 30
-        assert sum(p.startswith("stream:") for p in clean.sources) == 2
+        with dg.DagsterInstance.ephemeral() as instance:
+            land, clean_run = _stream_then_clean(instance)
+            meta = _meta(land, "raw_stream")
+            assert meta["records"] == 30 and "records_landed" not in meta
+            assert meta["days"] == {"2026-01-02": 20, "2026-01-03": 10}
+            clean = _meta(clean_run, "clean_parquet")
+            assert clean["rows_in"] == 30 and clean["rows_clean"] == 30
     finally:
         os.environ.pop("ECOMMERCE_WAREHOUSE", None)
 

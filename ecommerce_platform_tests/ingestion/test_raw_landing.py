@@ -61,7 +61,7 @@ def test_every_batch_gets_a_canonical_parquet_copy_the_engines_read(tmp_path):
     lake = LocalLake(path=str(tmp_path / "lake"))
     landed = land_source(lake, ResolvedSource(src, "env", "t"), ingest_date=dt.date(2023, 2, 28))
     sha = file_sha256(src)
-    assert landed.normalized == [f"raw/normalized/{sha[:12]}/part-00000.parquet"]
+    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-00000.parquet"]
     import pyarrow.parquet as pq
 
     copy = pq.read_table(tmp_path / "lake" / landed.normalized[0]).to_pylist()
@@ -69,6 +69,10 @@ def test_every_batch_gets_a_canonical_parquet_copy_the_engines_read(tmp_path):
     assert [r["source_line"] for r in copy] == list(range(2, len(ROWS) + 2))  # the header is line 1
     assert [r["invoice_no"] for r in copy] == [r[0] for r in ROWS]
     assert all(r["malformed"] is None for r in copy)
+    assert [r["quantity_num"] for r in copy] == [float(r[3]) for r in ROWS]
+    assert [r["invoice_ts"] for r in copy] == [r[4] for r in ROWS]
+    assert [r["partition_month"] for r in copy] == [r[4].strftime("%Y-%m") for r in ROWS]
+    assert landed.months == {r[4].strftime("%Y-%m"): 1 for r in ROWS}
     assert landed.reader == {"records": len(ROWS), "blank_lines": 0, "malformed": 0, "too_long": 0,
                              "nul_chars_removed": 0}
 
@@ -80,6 +84,6 @@ def test_xlsx_lands_as_is_plus_a_text_parquet_conversion(tmp_path):
     sha = file_sha256(src)
     assert landed.key == f"raw/batch/ingest_date=2023-05-01/{sha[:12]}/Online Retail.xlsx"
     assert (tmp_path / "lake" / landed.key).read_bytes() == src.read_bytes()
-    assert landed.normalized == [f"raw/normalized/{sha[:12]}/part-00000.parquet"]
+    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-00000.parquet"]
     assert landed.rows == len(ROWS) and lake.exists(landed.normalized[0])
     assert land_source(lake, ResolvedSource(src, "env", "t")).noop is True

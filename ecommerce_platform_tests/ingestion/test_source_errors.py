@@ -14,9 +14,10 @@ import pytest
 
 from ecommerce_platform.ingestion.source import SourceError, inspect_source
 from ecommerce_platform.lake import clean as clean_mod
-from ecommerce_platform.lake.clean import CLEAN_MANIFEST, CLEAN_PREFIX, run_clean
+from ecommerce_platform.lake.clean import run_clean
 from ecommerce_platform.resources.warehouse import WarehouseError
-from ecommerce_platform_tests.conftest import platform_environment
+from ecommerce_platform.schema import CLEAN_PREFIX
+from ecommerce_platform_tests.conftest import build_lake, platform_environment
 from ecommerce_platform_tests.ingestion.test_source_formats import (
     CLASSIC,
     ROWS,
@@ -109,7 +110,10 @@ def test_unparsable_values_are_quarantined_with_their_reason(tmp_path):
     ]
     # the quarantine keeps the source text as it was, and the file it came from
     assert q.loc[0, "quantity"] == "abc" and q.loc[1, "unit_price"] == "£1.85"
-    assert set(q["source_file"]) == {lake.uri(f"raw/batch/ingest_date=2024-05-06/{result.sources[0][6:18]}/unparsable.csv")}
+    from ecommerce_platform.ingestion.source import file_sha256
+
+    sha12 = file_sha256(path)[:12]
+    assert set(q["source_file"]) == {lake.uri(f"raw/batch/ingest_date=2024-05-06/{sha12}/unparsable.csv")}
     assert result.quarantine_by_reason["unparsable invoice_date"] == 2
 
 
@@ -156,28 +160,34 @@ def _lake_snapshot(lake_dir: Path) -> dict[str, bytes]:
     return {p.relative_to(lake_dir).as_posix(): p.read_bytes() for p in lake_dir.rglob("*") if p.is_file()}
 
 
-def test_a_failing_run_leaves_the_previous_good_run_intact(tmp_path, real_source):
-    """raw_s3 on a bad file fails with the file named; the previous clean zone and raw zone survive."""
-    from ecommerce_platform.ingestion.assets import raw_s3
-    from ecommerce_platform.lake.assets import clean_parquet
-    from ecommerce_platform.resources import build_resources
-
-    good = tmp_path / "good.csv"
-    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
-    bad = _truncated_parquet(tmp_path / "bad.parquet")
+def test_an_unreadable_file_is_set_aside_and_leaves_the_lake_intact(tmp_path):
+    """A bad file beside good ones: its landing run succeeds, the file is set aside in raw/rejected/ with
+    the reason (and the check says so), the good files land and clean, nothing else in the lake changes."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(inbox / "a_good.csv", index=False)
     data_dir = tmp_path / "data"
-    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(good)):
-        assert dg.materialize([raw_s3, clean_parquet], resources=build_resources()).success
-    before = _lake_snapshot(data_dir / "lake")
-    assert any(k.startswith(CLEAN_PREFIX) for k in before) and CLEAN_MANIFEST in before
-    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(bad)):
-        result = dg.materialize([raw_s3, clean_parquet], resources=build_resources(), raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert str(bad) in str(failure.event_specific_data.error) and "truncated Parquet" in str(
-        failure.event_specific_data.error
-    )
-    assert _lake_snapshot(data_dir / "lake") == before
+    with platform_environment(data_dir, ECOMMERCE_SOURCE=str(inbox)), dg.DagsterInstance.ephemeral() as instance:
+        assert all(r.success for r in build_lake(instance))
+        before = _lake_snapshot(data_dir / "lake")
+        assert any(k.startswith(CLEAN_PREFIX) for k in before)
+        bad = _truncated_parquet(inbox / "b_bad.parquet")
+        _frame(date_fmt="%Y-%m-%d %H:%M:%S").iloc[:2].assign(InvoiceNo="777777").to_csv(inbox / "c_good.csv", index=False)
+        runs = build_lake(instance)
+        assert all(r.success for r in runs)
+        land = runs[0]
+        meta = {k: v.value for e in land.get_asset_materialization_events() for k, v in e.materialization.metadata.items()}
+        assert meta["rejected"] == 1 and meta["newly_landed"] == 1
+        check = {e.check_name: e for e in land.get_asset_check_evaluations()}["raw_files_readable"]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        (rejected,) = check.metadata["rejected_files"].value
+        assert rejected["file"] == str(bad) and "truncated Parquet" in rejected["problem"]
+        after = _lake_snapshot(data_dir / "lake")
+        assert [k for k in after if k.startswith("raw/rejected/")] == [f"raw/rejected/{[p for p in instance.get_dynamic_partitions('raw_batches') if p.startswith('b_bad')][0]}.json"]
+        assert not [k for k in after if "b_bad" in k and not k.startswith("raw/rejected/")]
+        # the next run does not try the bad file again (its partition is done), the good one stays landed
+        (only_clean,) = build_lake(instance)
+        assert only_clean.success
 
 
 def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
@@ -189,20 +199,16 @@ def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
     lake_dir = Path(lake.root)
     before = _lake_snapshot(lake_dir)
 
-    # a second route whose rows fail at run time
-    def failing_source(lake_, warehouse_, tolerance_hours):
-        return ["extra:boom"], [
-            "SELECT CAST(NULL AS VARCHAR) AS invoice_no, 'X' AS stock_code, 'x' AS description, "
-            "'1' AS quantity, '2011-01-01' AS invoice_date, '1' AS unit_price, NULL AS customer_id, "
-            "'UK' AS country, CAST(error('engine failure injected by the test') AS VARCHAR) AS source_file, "
-            "CAST(1 AS BIGINT) AS source_row, CAST(NULL AS BIGINT) AS source_line, "
-            "CAST(NULL AS VARCHAR) AS malformed, CAST(NULL AS VARCHAR) AS malformed_detail, "
-            "'stream' AS route, 'dmy' AS date_order, TIMESTAMP '2030-01-01 00:00:00' AS latest_valid_ts"
-        ]
+    # the copies' rows fail at run time (an engine error in the middle of the transform)
+    real = clean_mod.copies_relation
 
-    monkeypatch.setattr(clean_mod, "stream_sources", failing_source)
+    def failing(warehouse_, inputs):
+        return (f"SELECT * REPLACE (CAST(error('engine failure injected by the test') AS VARCHAR) AS "
+                f"source_file) FROM ({real(warehouse_, inputs)}) AS x")
+
+    monkeypatch.setattr(clean_mod, "copies_relation", failing)
     with pytest.raises(WarehouseError, match="engine failure injected"):
-        run_clean(warehouse, lake, force=True)
+        run_clean(warehouse)
     after = _lake_snapshot(lake_dir)
     assert after == before
     assert [p for p in lake_dir.rglob("*") if "_staging" in p.name or "_staging" in p.parts] == []
@@ -226,8 +232,10 @@ def test_landing_a_good_file_after_a_bad_one_works(tmp_path):
     _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
     result, lake, _ = clean_file(good, tmp_path / "work")
     assert result.rows_clean == len(ROWS)
+    from ecommerce_platform.ingestion.source import file_sha256
+
     assert [k for k in lake.list("raw/batch") if k.endswith("good.csv")] == [
-        f"raw/batch/ingest_date={dt.date(2024, 5, 6).isoformat()}/{result.sources[0][6:18]}/good.csv"
+        f"raw/batch/ingest_date={dt.date(2024, 5, 6).isoformat()}/{file_sha256(good)[:12]}/good.csv"
     ]
 
 
@@ -246,16 +254,16 @@ def test_a_crash_between_the_two_outputs_publishes_neither(tmp_path, monkeypatch
     real_copy = DuckDBWarehouse._copy
     calls = []
 
-    def copy_then_crash(self, con, lake_, select, staging, partition_by):
+    def copy_then_crash(self, con, select, staging, partition_by):
         calls.append(staging)
         if len(calls) == 2:
             assert [p for p in (lake_dir / "clean" / "_staging").rglob("*.parquet")], "clean staged"
             raise duckdb.IOException("disk full (injected by the test)")
-        return real_copy(self, con, lake_, select, staging, partition_by)
+        return real_copy(self, con, select, staging, partition_by)
 
     monkeypatch.setattr(DuckDBWarehouse, "_copy", copy_then_crash)
     with pytest.raises(WarehouseError, match="disk full"):
-        run_clean(warehouse, lake, force=True)
+        run_clean(warehouse)
     assert len(calls) == 2
     assert _lake_snapshot(lake_dir) == before
     assert [p for p in lake_dir.rglob("*") if "_staging" in p.parts or p.name == "_staging"] == []

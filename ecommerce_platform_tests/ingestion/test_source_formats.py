@@ -14,9 +14,10 @@ import pytest
 
 from ecommerce_platform.ingestion.raw import ResolvedSource, land_source
 from ecommerce_platform.ingestion.source import inspect_source, read_source
-from ecommerce_platform.lake.clean import CLEAN_PREFIX, QUARANTINE_PREFIX, run_clean
+from ecommerce_platform.lake.clean import run_clean
 from ecommerce_platform.resources.lake import LocalLake
 from ecommerce_platform.resources.warehouse import DuckDBWarehouse
+from ecommerce_platform.schema import CLEAN_PREFIX, QUARANTINE_PREFIX
 
 CANONICAL = ["invoice_no", "stock_code", "description", "quantity", "invoice_ts", "unit_price",
              "customer_id", "country"]
@@ -40,12 +41,14 @@ CLASSIC = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "
 RETAIL_II = ["Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price", "Customer ID", "Country"]
 
 
-def clean_file(path: Path, work: Path):
-    """Land one file in a fresh local lake and run the clean transform; returns (result, lake, warehouse)."""
+def clean_file(path: Path, work: Path, **warehouse_options):
+    """Land one file in a local lake (fresh, or the one already in ``work``) and clean every month it
+    holds; returns (result, lake, warehouse)."""
     lake = LocalLake(path=str(work / "lake"))
-    warehouse = DuckDBWarehouse(path=str(work / "warehouse.duckdb"), memory_limit="1GB")
+    warehouse = DuckDBWarehouse(lake=lake, path=str(work / "warehouse.duckdb"), memory_limit="1GB",
+                                **warehouse_options)
     land_source(lake, ResolvedSource(Path(path), "env", "test"), ingest_date=dt.date(2024, 5, 6))
-    result = run_clean(warehouse, lake, force=True)
+    result = run_clean(warehouse)
     return result, lake, warehouse
 
 
@@ -60,9 +63,12 @@ def clean_frame(lake: LocalLake, columns=CANONICAL) -> pd.DataFrame:
 
 
 def quarantine_frame(lake: LocalLake) -> pd.DataFrame:
-    files = list(Path(lake.uri(QUARANTINE_PREFIX)).glob("*.parquet"))
+    files = list(Path(lake.uri(QUARANTINE_PREFIX)).rglob("*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=["source_row", "source_line", "reason", "detail", "source_file"])
     con = duckdb.connect()
-    df = con.execute(f"SELECT * FROM read_parquet({[str(f) for f in files]!r})").df()
+    df = con.execute(f"SELECT * FROM read_parquet({[str(f) for f in files]!r}, hive_partitioning=true, "
+                     "hive_types={'partition_month': VARCHAR})").df()
     con.close()
     return df.sort_values("source_row").reset_index(drop=True)
 
@@ -132,9 +138,9 @@ def _to_parquet(df: pd.DataFrame, path: Path) -> Path:
 def test_encoding_and_date_order_are_detected(tmp_path):
     latin = _to_csv(_frame(date_fmt="%d/%m/%Y %H:%M"), tmp_path / "latin", "latin-1")
     assert b"CR\xc8ME" in latin.read_bytes()  # really Latin-1 on disk (which Windows-1252 reads alike)
-    spec, _ = read_source(latin, tmp_path / "copy1")
+    spec, _, _ = read_source(latin, tmp_path / "copy1")
     assert (spec.encoding, spec.slash_date_order, spec.rows) == ("cp1252", "dmy", len(ROWS))
-    mdy, _ = read_source(_to_csv(_frame(date_fmt="%m/%d/%Y %H:%M"), tmp_path / "mdy", "utf-8"), tmp_path / "copy2")
+    mdy, _, _ = read_source(_to_csv(_frame(date_fmt="%m/%d/%Y %H:%M"), tmp_path / "mdy", "utf-8"), tmp_path / "copy2")
     assert (mdy.encoding, mdy.slash_date_order) == ("utf-8", "mdy")
     ii = inspect_source(_to_csv(_frame(RETAIL_II), tmp_path / "ii", "utf-8"))
     assert ii.columns["invoice_no"] == "Invoice" and ii.columns["customer_id"] == "Customer ID"
