@@ -38,8 +38,8 @@ def rebuild(instance: dg.DagsterInstance, defs: dg.Definitions | None = None, se
 
         defs = build_definitions()
     graph = defs.resolve_asset_graph()
-    wanted = set(dg.AssetSelection.from_string(select).resolve(graph)) if select != "*" else set(
-        graph.materializable_asset_keys)
+    wanted = set(dg.AssetSelection.from_string(select).required_multi_asset_neighbors().resolve(graph)) \
+        if select != "*" else set(graph.materializable_asset_keys)
     tags = {FORCE_TAG: "true"} if force else {}
     results = []
 

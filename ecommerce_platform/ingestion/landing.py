@@ -28,20 +28,18 @@ import gzip
 import json
 import math
 import operator
-import os
 import re
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 
 from ecommerce_platform.schema import RAW_STREAM_ERROR_PREFIX, RAW_STREAM_PREFIX
+from ecommerce_platform.faults import FAULT_ENV, crash_point  # noqa: F401  (crash points for the tests)
 from ecommerce_platform.ingestion.producer import REQUIRED_KEYS
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.stream import Stream, StreamRecord
 
 CONSUMER = "raw_stream_landing"
 ERROR_OUTPUT_TYPE = "processing-failed"
-FAULT_ENV = "ECOMMERCE_LANDING_FAULT"  # test hook: before_write | after_write -> SIGKILL self there
 OBJECT_SUFFIX = ".ndjson.gz"
 
 
@@ -66,8 +64,7 @@ class LandingResult:
 
 
 def _fault(point: str) -> None:
-    if os.environ.get(FAULT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)  # a crash exactly here (tests)
+    crash_point(f"landing:{point}")
 
 
 _decode = json.JSONDecoder().decode

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ecommerce_platform.config import Settings, load_settings
+from ecommerce_platform.faults import crash_point
 from ecommerce_platform.ingestion.months import MonthInputs, month_inputs
 from ecommerce_platform.ingestion.source import COPY_TYPES
 from ecommerce_platform.lake import rules
@@ -178,6 +179,7 @@ def run_clean(warehouse: Warehouse, months: list[str] | None = None, settings: S
             if part:
                 lake.delete_prefix(f"{CLEAN_PREFIX}/{part}")
             lake.delete_prefix(f"{QUARANTINE_PREFIX}/{quarantine_part(m)}")
+    crash_point("clean:published")
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for r in results.values():
         r.cleaned_at = now
@@ -211,6 +213,7 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
     def account(counts, stats, measures) -> None:  # noqa: ANN001
         """Before anything is published: the engine read every line the readers counted, and the outputs
         account for each one as clean, quarantined or a duplicate folded into a clean row."""
+        crash_point("clean:staged")
         read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
         if read != expected:
             raise ReconciliationError(f"the engine read {read} lines per month, the source readers counted {expected}")

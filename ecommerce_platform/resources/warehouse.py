@@ -123,11 +123,14 @@ class Warehouse(dg.ConfigurableResource, ABC):
         if parts is None:
             self.lake.publish_prefix(staging, prefix)
             return
+        from ecommerce_platform.faults import crash_point
+
         for part in parts:
             if self.lake.list(f"{staging}/{part}"):
                 self.lake.publish_prefix(f"{staging}/{part}", f"{prefix}/{part}")
             else:
                 self.lake.delete_prefix(f"{prefix}/{part}")
+            crash_point("publish:part")
         self.lake.delete_prefix(staging)
 
     def write_query(self, sql: str, final_prefix: str, partition_by: tuple[str, ...] = ()) -> int:

@@ -75,7 +75,8 @@ def test_landing_killed_mid_batch_then_restarted_lands_each_record_once(tmp_path
     with platform_environment(tmp_path / "data"):
         env = dict(os.environ)
     cmd = [sys.executable, "-m", "ecommerce_platform.cli", "land", "--batch-records", "400"]
-    crashed = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, FAULT_ENV: point}, capture_output=True, text=True)
+    crashed = subprocess.run(cmd, cwd=REPO_ROOT, env={**env, FAULT_ENV: f"landing:{point}"}, capture_output=True,
+                             text=True)
     assert crashed.returncode == -9, crashed.stderr  # SIGKILL at the injected point
     assert stream.read_checkpoint(CONSUMER)["pending"]  # the batch's intent survived the crash
     if point == "after_write":
