@@ -10,12 +10,15 @@ import importlib
 
 import click
 
-# command name -> "module:attribute" (a click.Command)
-COMMANDS: dict[str, str] = {}
-
-
-def register(name: str, target: str) -> None:
-    COMMANDS[name] = target
+# The layers' commands: name -> "module:attribute" (a click.Command), imported on use.
+COMMANDS: dict[str, str] = {
+    "produce": "ecommerce_platform.ingestion.cli:produce",
+    "land": "ecommerce_platform.ingestion.cli:land",
+    "ask": "ecommerce_platform.rag.cli:ask",
+    "predict-high-value": "ecommerce_platform.ml.cli:predict_high_value",
+    "recommend": "ecommerce_platform.ml.cli:recommend",
+    "similar": "ecommerce_platform.ml.cli:similar",
+}
 
 
 class LazyGroup(click.Group):
@@ -90,18 +93,6 @@ def materialize(select: str, force: bool) -> None:
         click.echo(f"run {result.run_id} ({result.dagster_run.job_name}): success")
     if not results:
         click.echo("nothing to do: no source file, no stream record and nothing selected to rebuild")
-
-
-# Layer commands (module:attribute), imported on use.
-for _name, _target in {
-    "produce": "ecommerce_platform.ingestion.cli:produce",
-    "land": "ecommerce_platform.ingestion.cli:land",
-    "ask": "ecommerce_platform.rag.cli:ask",
-    "predict-high-value": "ecommerce_platform.ml.cli:predict_high_value",
-    "recommend": "ecommerce_platform.ml.cli:recommend",
-    "similar": "ecommerce_platform.ml.cli:similar",
-}.items():
-    register(_name, _target)
 
 
 if __name__ == "__main__":

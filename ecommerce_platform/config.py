@@ -62,6 +62,12 @@ class Settings:
     reference_source: Path = REFERENCE_SOURCE
     earliest_invoice_date: dt.date = DEFAULT_EARLIEST_INVOICE_DATE
     future_tolerance_hours: float = DEFAULT_FUTURE_TOLERANCE_HOURS
+    firehose_name: str = DEFAULT_FIREHOSE_NAME
+    stream_shards: int = 4  # the embedded stream's shards (Kinesis: the stream's own)
+    stream_retention_hours: float = 24.0
+    cache_dir: Path | None = None  # local cache of lake artefacts (models, index); default <data>/cache
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None
 
     def earliest_ts(self) -> dt.datetime:
         """The earliest plausible invoice time."""
@@ -72,6 +78,11 @@ class Settings:
         if ingested_at.tzinfo is not None:
             ingested_at = ingested_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
         return (ingested_at + dt.timedelta(hours=self.future_tolerance_hours)).replace(microsecond=0)
+
+    @property
+    def cache_path(self) -> Path:
+        """Where lake artefacts are cached on this machine (by content hash): never the system temp."""
+        return self.cache_dir or (self.data_dir / "cache")
 
     @property
     def lake_dir(self) -> Path:
@@ -139,6 +150,17 @@ def load_settings() -> Settings:
     if not 0 <= tolerance <= 24 * 366:
         raise ConfigError(
             f"ECOMMERCE_FUTURE_TOLERANCE_HOURS={tolerance_text!r} is not a number of hours between 0 and 8784")
+    def number(name: str, default: float, low: float, high: float) -> float:
+        text = _env(name)
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={text!r} is not a number between {low:g} and {high:g}")
+        return value
+
+    cache = _env("ECOMMERCE_CACHE_DIR")
     return Settings(
         deployment=deployment,
         data_dir=Path(_env("ECOMMERCE_DATA_DIR", "data")).expanduser(),
@@ -146,6 +168,12 @@ def load_settings() -> Settings:
         reference_source=Path(_env("ECOMMERCE_REFERENCE_SOURCE") or REFERENCE_SOURCE).expanduser(),
         earliest_invoice_date=earliest,
         future_tolerance_hours=tolerance,
+        firehose_name=_env("ECOMMERCE_FIREHOSE_NAME", DEFAULT_FIREHOSE_NAME),
+        stream_shards=int(number("ECOMMERCE_STREAM_SHARDS", 4, 1, 1024)),
+        stream_retention_hours=number("ECOMMERCE_STREAM_RETENTION_HOURS", 24.0, 1, 24 * 365),
+        cache_dir=Path(cache).expanduser() if cache else None,
+        openai_model=_env("ECOMMERCE_OPENAI_MODEL", "gpt-4o-mini"),
+        openai_base_url=_env("OPENAI_BASE_URL"),
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,

@@ -151,6 +151,7 @@ def raw_stream(context: dg.AssetExecutionContext, lake: Lake, stream: Stream) ->
         })
     else:
         context.log.info("Firehose lands the stream in this deployment: reading what it wrote")
+        metadata.update(firehose_report(context, stream, lake))
     touched: set[str] = set()
     built = []
     for day in sorted(days):
@@ -175,6 +176,29 @@ def raw_stream(context: dg.AssetExecutionContext, lake: Lake, stream: Stream) ->
         metadata=metadata,
         data_version=data_version([(d.day, d.objects, d.records) for d in built]),
     )
+
+
+def firehose_report(context, stream, lake) -> dict:  # noqa: ANN001
+    """aws: what waits in Kinesis that Firehose has not landed yet, and the delivery stream it expects.
+    Warns when records are older than Firehose's buffering interval and still not in the lake."""
+    import time
+
+    firehose = stream.firehose()
+    keys = lake.list_versions("raw/stream")
+    newest = max((lake.modified(k) for k in keys), default=None) if keys else None
+    buffer_s = firehose.get("buffer_seconds") or 300
+    since = newest if newest is not None else time.time() - 24 * 3600  # Kinesis keeps 24 h by default
+    waiting = stream.records_since(since)
+    meta = {"firehose": dg.MetadataValue.json(firehose), "records_waiting": dg.MetadataValue.int(waiting),
+            "last_landed_at": dg.MetadataValue.float(round(newest, 1)) if newest else "never"}
+    late = waiting and (newest is None or time.time() - newest > buffer_s)
+    if firehose["status"] == "MISSING":
+        context.log.warning(f"no Firehose delivery stream {firehose['name']!r}: records put on {stream.stream_name!r} "
+                            "never reach the lake (check ECOMMERCE_FIREHOSE_NAME and the CDK app's streaming stack)")
+    elif late:
+        context.log.warning(f"{waiting:,} record(s) wait in {stream.stream_name!r} and nothing has landed for longer "
+                            f"than Firehose's buffering interval ({buffer_s} s): is {firehose['name']!r} delivering?")
+    return meta
 
 
 def _object_day(key: str):  # noqa: ANN202

@@ -286,7 +286,9 @@ def _measured(clean, quarantine) -> dict[str, dict]:  # noqa: ANN001
 
 def register_tables(warehouse: Warehouse) -> None:
     warehouse.register_table(CLEAN_TABLE, CLEAN_PREFIX, CLEAN_COLUMNS, CLEAN_PARTITIONS)
-    warehouse.register_table(QUARANTINE_TABLE, QUARANTINE_PREFIX, QUARANTINE_COLUMNS, QUARANTINE_PARTITIONS)
+    months = sorted(month_results(warehouse.lake))
+    warehouse.register_table(QUARANTINE_TABLE, QUARANTINE_PREFIX, QUARANTINE_COLUMNS, QUARANTINE_PARTITIONS,
+                             partition_values={"partition_month": months})
 
 
 def month_results(lake) -> dict[str, MonthResult]:  # noqa: ANN001

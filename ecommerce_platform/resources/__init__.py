@@ -51,7 +51,9 @@ def build_warehouse(settings: Settings, lake: Lake | None = None, env_vars: bool
             output_location=env("ECOMMERCE_ATHENA_OUTPUT", settings.athena_output),
             region=env("AWS_REGION", settings.region),
         )
-    return DuckDBWarehouse(lake=lake, path=str(settings.warehouse_path))
+    glue = {"glue_database": env("ECOMMERCE_GLUE_DATABASE", settings.glue_database),
+            "region": env("AWS_REGION", settings.region)} if settings.deployment == "aws" else {}
+    return DuckDBWarehouse(lake=lake, path=str(settings.warehouse_path), **glue)
 
 
 def build_resources(settings: Settings | None = None, env_vars: bool = False) -> dict:

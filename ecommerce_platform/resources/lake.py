@@ -92,6 +92,10 @@ class Lake(dg.ConfigurableResource, ABC):
         """Key -> a version that changes whenever the object changes (one listing call)."""
 
     @abstractmethod
+    def modified(self, key: str) -> float:
+        """When the object was last written (epoch seconds)."""
+
+    @abstractmethod
     def upload_file(self, local_path: str | Path, key: str) -> str: ...
 
     @abstractmethod
@@ -193,6 +197,9 @@ class LocalLake(Lake):
             if not any(root.iterdir()):
                 root.rmdir()
         return swept
+
+    def modified(self, key: str) -> float:
+        return self._p(key).stat().st_mtime
 
     def list_versions(self, prefix: str) -> dict[str, str]:
         out = {}
@@ -305,6 +312,9 @@ class S3Lake(Lake):
         p = self.prefix.strip("/")
         cut = len(p) + 1 if p else 0
         return sorted(k[cut:] for k in self._list_full(prefix))
+
+    def modified(self, key: str) -> float:
+        return self._client().head_object(Bucket=self.bucket, Key=self._k(key))["LastModified"].timestamp()
 
     def list_versions(self, prefix: str) -> dict[str, str]:
         full = self._k(prefix)

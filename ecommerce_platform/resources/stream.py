@@ -575,13 +575,47 @@ def _pool():
 
 
 class KinesisStream(Stream):
-    """A Kinesis Data Stream (aws). Consumer state lives as small JSON objects in the lake bucket."""
+    """A Kinesis Data Stream (aws). Consumer state lives as small JSON objects in the lake bucket. The
+    records reach the lake through the Firehose delivery stream ``firehose_name`` (the CDK app's)."""
 
     name: str = "ecommerce-transactions"
     region: str = "eu-west-1"
     endpoint_url: str | None = None
     checkpoint_bucket: str | None = None
     checkpoint_prefix: str = "lake/_stream_checkpoints"
+    firehose_name: str = "ecommerce-transactions-to-s3"
+
+    def firehose(self) -> dict:
+        """The delivery stream that lands this stream: status, source, buffering interval (seconds);
+        ``{"status": "MISSING"}`` when there is none (then nothing reaches the lake)."""
+        client = self._client("firehose")
+        try:
+            desc = client.describe_delivery_stream(DeliveryStreamName=self.firehose_name)["DeliveryStreamDescription"]
+        except client.exceptions.ResourceNotFoundException:
+            return {"name": self.firehose_name, "status": "MISSING", "buffer_seconds": None}
+        interval = None
+        for dest in desc.get("Destinations", []):
+            cfg = dest.get("ExtendedS3DestinationDescription") or dest.get("S3DestinationDescription") or {}
+            interval = (cfg.get("BufferingHints") or {}).get("IntervalInSeconds", interval)
+        source = (desc.get("Source") or {}).get("KinesisStreamSourceDescription", {}).get("KinesisStreamARN", "")
+        return {"name": self.firehose_name, "status": desc.get("DeliveryStreamStatus"), "buffer_seconds": interval,
+                "reads_this_stream": source.endswith(f"/{self.name}")}
+
+    def records_since(self, since: float, limit: int = 10_000) -> int:
+        """Records that arrived after ``since`` (epoch seconds), counted up to ``limit``."""
+        import datetime as dt
+
+        client, n = self._client(), 0
+        for shard in self.shard_ids():
+            it = client.get_shard_iterator(StreamName=self.name, ShardId=shard, ShardIteratorType="AT_TIMESTAMP",
+                                           Timestamp=dt.datetime.fromtimestamp(since, dt.timezone.utc))["ShardIterator"]
+            while it and n < limit:
+                resp = client.get_records(ShardIterator=it, Limit=min(10_000, limit - n))
+                n += len(resp["Records"])
+                if not resp["Records"] or resp.get("MillisBehindLatest", 0) == 0:
+                    break
+                it = resp.get("NextShardIterator")
+        return n
 
     @property
     def stream_name(self) -> str:
@@ -602,14 +636,15 @@ class KinesisStream(Stream):
         return client
 
     def ensure(self, shards: int | None = None) -> None:
+        """The stream must exist: the CDK app provisions it (on-demand, read by Firehose). A stream this
+        resource created would be one that no Firehose reads, so a missing one is an error naming it."""
         client = self._client()
         try:
             client.describe_stream_summary(StreamName=self.name)
-            return
         except client.exceptions.ResourceNotFoundException:
-            pass
-        client.create_stream(StreamName=self.name, ShardCount=shards or 1)
-        client.get_waiter("stream_exists").wait(StreamName=self.name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+            raise StreamError(
+                f"the Kinesis stream {self.name!r} does not exist in {self.region}: check ECOMMERCE_STREAM_NAME "
+                "(the CDK app's stack outputs give it; `make -C infra env` writes it to .env)") from None
 
     def shard_ids(self) -> list[str]:
         client = self._client()
@@ -721,8 +756,7 @@ def build_stream(settings) -> Stream:  # noqa: ANN001 - config.Settings
             name=settings.stream_name, region=settings.region, endpoint_url=settings.endpoint_url,
             checkpoint_bucket=settings.s3_bucket,
             checkpoint_prefix=f"{settings.s3_prefix}/_stream_checkpoints".strip("/"),
+            firehose_name=settings.firehose_name,
         )
-    shards = int(os.environ.get("ECOMMERCE_STREAM_SHARDS", "4"))
-    retention = float(os.environ.get("ECOMMERCE_STREAM_RETENTION_HOURS", "24"))
-    return LocalStream(path=str(settings.data_dir / "stream"), name=settings.stream_name, shards=shards,
-                       retention_hours=retention)
+    return LocalStream(path=str(settings.data_dir / "stream"), name=settings.stream_name,
+                       shards=settings.stream_shards, retention_hours=settings.stream_retention_hours)

@@ -145,8 +145,10 @@ class Warehouse(dg.ConfigurableResource, ABC):
         prefix: str,
         columns: tuple[tuple[str, str, str], ...],
         partitions: tuple[tuple[str, str, str], ...] = (),
+        partition_values: dict[str, list[str]] | None = None,
     ) -> None:
-        """Make the Parquet data under ``prefix`` queryable as table ``name``."""
+        """Make the Parquet data under ``prefix`` queryable as table ``name``. ``partition_values``: the
+        values a text partition column takes (catalogs that project partitions list them)."""
 
     @abstractmethod
     def create_view(self, name: str, select_sql: str) -> None: ...
@@ -216,6 +218,10 @@ class DuckDBWarehouse(Warehouse):
     # execute the Athena path's SQL on DuckDB with it
     materialize_intermediates: bool = False
     publish_file: bool = True  # write warehouse.duckdb for outside clients after catalog changes
+    # aws deployment with DuckDB as the engine: tables are registered in this Glue database too, so that
+    # the team's Athena users see every table the platform writes, whatever engine wrote it
+    glue_database: str | None = None
+    region: str | None = None
 
     _con: Any = PrivateAttr(default=None)
     _con_lock: Any = PrivateAttr(default=None)
@@ -481,7 +487,7 @@ class DuckDBWarehouse(Warehouse):
         res = con.execute(f"COPY ({select}) TO {sql_str(dest)} ({', '.join(opts)})").fetchone()
         return int(res[0]) if res else 0
 
-    def register_table(self, name, prefix, columns, partitions=()):  # noqa: ANN001
+    def register_table(self, name, prefix, columns, partitions=(), partition_values=None):  # noqa: ANN001
         from ecommerce_platform.schema import DUCKDB_TYPES
 
         glob = self.table_uri_glob(prefix, bool(partitions))
@@ -500,6 +506,11 @@ class DuckDBWarehouse(Warehouse):
             else f"SELECT {empty} WHERE false"
         )
         self._put_entry(name, body)
+        if self.glue_database:
+            import boto3
+
+            register_glue_table(self.lake, self.glue_database, name, prefix, columns, partitions,
+                                boto3.session.Session(region_name=self.region), partition_values)
 
     def create_view(self, name: str, select_sql: str) -> None:
         self._put_entry(name, select_sql)
@@ -648,8 +659,9 @@ class AthenaWarehouse(Warehouse):
             self._publish(staging, output)
         return counts, stats
 
-    def register_table(self, name, prefix, columns, partitions=()):  # noqa: ANN001
-        register_glue_table(self.lake, self.database, name, prefix, columns, partitions, self._session())
+    def register_table(self, name, prefix, columns, partitions=(), partition_values=None):  # noqa: ANN001
+        register_glue_table(self.lake, self.database, name, prefix, columns, partitions, self._session(),
+                            partition_values)
 
     def create_view(self, name: str, select_sql: str) -> None:
         from ecommerce_platform.resources.sql_dialect import to_trino
@@ -677,7 +689,8 @@ class AthenaWarehouse(Warehouse):
 
 
 
-def register_glue_table(lake: Lake, database: str, name: str, prefix: str, columns, partitions=(), session=None) -> None:  # noqa: ANN001
+def register_glue_table(lake: Lake, database: str, name: str, prefix: str, columns, partitions=(), session=None,  # noqa: ANN001
+                        partition_values: dict[str, list[str]] | None = None) -> None:
     """The one Glue table helper: a Parquet table over ``prefix`` with partition projection (no crawler,
     no MSCK REPAIR). Used by Athena, and by any engine in the aws deployment (so Athena users see every
     table the platform writes)."""
@@ -692,13 +705,19 @@ def register_glue_table(lake: Lake, database: str, name: str, prefix: str, colum
         wr.catalog.create_database(database, exist_ok=True, boto3_session=session)
     kwargs: dict = {}
     if partitions:
-        kwargs = dict(
-            partitions_types={n: GLUE_TYPES[t] for n, t, _ in partitions},
-            projection_enabled=True,
-            projection_types={n: "integer" for n, _, _ in partitions},
-            projection_ranges={n: ("1990,2100" if n == "year" else "1,12") for n, _, _ in partitions},
-            projection_storage_location_template=location + "/".join(f"{n}=${{{n}}}" for n, _, _ in partitions) + "/",
-        )
+        integer = [n for n, t, _ in partitions if GLUE_TYPES[t] in ("int", "bigint")]
+        values = {n: sorted(set((partition_values or {}).get(n) or ["none"])) for n, _, _ in partitions if n not in integer}
+        projection: dict = {
+            "projection_storage_location_template":
+                location + "/".join(f"{n}=${{{n}}}" for n, _, _ in partitions) + "/",
+            "projection_types": {n: ("integer" if n in integer else "enum") for n, _, _ in partitions},
+        }
+        if integer:
+            projection["projection_ranges"] = {n: ("1990,2100" if n == "year" else "1,12") for n in integer}
+        if values:  # text partitions (invoice months): the values that exist, listed
+            projection["projection_values"] = {n: ",".join(v) for n, v in values.items()}
+        kwargs = dict(partitions_types={n: GLUE_TYPES[t] for n, t, _ in partitions},
+                      athena_partition_projection_settings=projection)
     wr.catalog.create_parquet_table(
         database=database, table=ident(name), path=location,
         columns_types={n: GLUE_TYPES[t] for n, t, _ in columns},

@@ -243,3 +243,49 @@ def test_a_second_concurrent_landing_is_refused(tmp_path):
         with pytest.raises(StreamError, match="already running"):
             land_stream(stream, lake)
     assert land_stream(stream, lake).records_read == 0
+
+
+@pytest.mark.aws
+@pytest.mark.parametrize("firehose", [False, True], ids=["no-firehose", "firehose-not-delivering"])
+def test_aws_raw_stream_reports_what_waits_in_kinesis(aws_env, firehose):
+    """Kinesis without a Firehose delivering it is a dead end: raw_stream says what waits in the stream,
+    names the delivery stream it expects, and warns (never a silent success with 0 objects)."""
+    import logging
+    import uuid
+
+    import boto3
+
+    from ecommerce_platform.ingestion.assets import raw_stream
+    from ecommerce_platform.resources import build_resources
+
+    name = f"tx-{uuid.uuid4().hex[:8]}"
+    kinesis = boto3.client("kinesis", endpoint_url=aws_env["endpoint"], region_name="eu-west-1")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    fh_name = f"{name}-to-s3"
+    if firehose:
+        arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+        boto3.client("firehose", endpoint_url=aws_env["endpoint"], region_name="eu-west-1").create_delivery_stream(
+            DeliveryStreamName=fh_name, DeliveryStreamType="KinesisStreamAsSource",
+            KinesisStreamSourceConfiguration={"KinesisStreamARN": arn, "RoleARN": "arn:aws:iam::123456789012:role/x"},
+            ExtendedS3DestinationConfiguration={"RoleARN": "arn:aws:iam::123456789012:role/x",
+                                                "BucketARN": f"arn:aws:s3:::{aws_env['bucket']}",
+                                                "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 5}})
+    os.environ.update(ECOMMERCE_STREAM_NAME=name, ECOMMERCE_FIREHOSE_NAME=fh_name, ECOMMERCE_WAREHOUSE="duckdb")
+    try:
+        produce(build_resources()["stream"], source_records(write_csv(aws_env["data_dir"].parent / "t.csv", 30)))
+        with dg.DagsterInstance.ephemeral() as instance:
+            import datetime as dt
+
+            today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+            result = dg.materialize([raw_stream], resources=build_resources(), instance=instance, partition_key=today)
+            assert result.success
+            meta = _meta(result, "raw_stream")
+            assert meta["records_waiting"] == 30
+            assert meta["firehose"]["status"] == ("MISSING" if not firehose else meta["firehose"]["status"])
+            warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+            expected = "never reach the lake" if not firehose else "is " + repr(fh_name) + " delivering"
+            assert any(expected in w for w in warnings), warnings
+    finally:
+        for k in ("ECOMMERCE_STREAM_NAME", "ECOMMERCE_FIREHOSE_NAME", "ECOMMERCE_WAREHOUSE"):
+            os.environ.pop(k, None)

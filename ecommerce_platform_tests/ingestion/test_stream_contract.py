@@ -29,10 +29,32 @@ def stream(request, tmp_path):
     bucket = f"ckpt-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    s = KinesisStream(name=f"contract-{uuid.uuid4().hex[:8]}", region="eu-west-1", endpoint_url=endpoint,
-                      checkpoint_bucket=bucket)
-    s.ensure(2)
+    name = f"contract-{uuid.uuid4().hex[:8]}"
+    # the stream exists before the platform uses it (the CDK app provisions it; never the platform)
+    kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="eu-west-1")
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    s = KinesisStream(name=name, region="eu-west-1", endpoint_url=endpoint, checkpoint_bucket=bucket)
+    s.ensure()
     return s
+
+
+@pytest.mark.aws
+def test_a_mistyped_kinesis_stream_is_an_error_never_created(moto_server, monkeypatch):
+    """`produce` with ECOMMERCE_STREAM_NAME misspelt: a clear error naming the stream and the setting,
+    and no stream appears (records sent there would never reach the lake)."""
+    import boto3
+
+    from ecommerce_platform.resources.stream import StreamError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    name = f"ecommerce-transactons-{uuid.uuid4().hex[:6]}"
+    s = KinesisStream(name=name, region="eu-west-1", endpoint_url=moto_server, checkpoint_bucket="x")
+    with pytest.raises(StreamError, match=f"{name}.*does not exist.*ECOMMERCE_STREAM_NAME"):
+        s.ensure(1)
+    kinesis = boto3.client("kinesis", endpoint_url=moto_server, region_name="eu-west-1")
+    assert name not in kinesis.list_streams()["StreamNames"]
 
 
 def _entries(n, keys=("A", "B", "C", "D", "E")):

@@ -25,31 +25,28 @@ def test_secret_points_duckdb_at_the_endpoint_path_style_without_ssl(aws_env):
 
 
 def test_raw_and_clean_over_s3_with_duckdb(aws_env, real_source):
+    import boto3
+
     from ecommerce_platform.definitions import build_definitions
-    from ecommerce_platform.ingestion.assets import raw_s3
-    from ecommerce_platform.lake import assets as lake_assets
     from ecommerce_platform.resources import build_resources
-    from ecommerce_platform.resources.aws import boto_client
+    from ecommerce_platform_tests.conftest import build_lake
 
     os.environ["ECOMMERCE_WAREHOUSE"] = "duckdb"
     os.environ["ECOMMERCE_SOURCE"] = str(real_source)
     resources = build_resources()
     assert resources["lake"].root == f"s3://{aws_env['bucket']}/lake"
-    checks = [
-        lake_assets.clean_schema, lake_assets.clean_reconciliation,
-        lake_assets.clean_required_not_null, lake_assets.clean_row_count_bounds,
-    ]
-    result = dg.materialize([raw_s3, lake_assets.clean_parquet, *checks], resources=resources)
-    assert result.success
-    meta = {k: v.value for k, v in result.asset_materializations_for_node("clean_parquet")[-1].metadata.items()}
+    with dg.DagsterInstance.ephemeral() as instance:
+        land, clean = build_lake(instance)
+    meta = {k: v.value for e in clean.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "clean_parquet" for k, v in e.materialization.metadata.items()}
     assert meta["rows_in"] == REAL_ROWS
     assert (meta["rows_quarantined"], meta["rows_duplicate"]) == (2, 5_268)
     assert meta["rows_in"] == meta["rows_clean"] + meta["rows_quarantined"] + meta["rows_duplicate"]
-    assert meta["uri"] == f"s3://{aws_env['bucket']}/lake/clean/transactions"
-    evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(checks) and all(e.passed for e in evaluations)
+    assert meta["dagster/uri"] == f"s3://{aws_env['bucket']}/lake/clean/transactions"
+    evaluations = clean.get_asset_check_evaluations()
+    assert len(evaluations) == 4 and all(e.passed for e in evaluations)
 
-    s3 = boto_client("s3", region="eu-west-1")
+    s3 = boto3.client("s3", region_name="eu-west-1")
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=aws_env["bucket"], Prefix="lake/"):
         keys += [o["Key"] for o in page.get("Contents", [])]
@@ -61,9 +58,14 @@ def test_raw_and_clean_over_s3_with_duckdb(aws_env, real_source):
     assert any(k.startswith("lake/quarantine/transactions/") for k in keys)
     assert not [k for k in keys if "/_staging/" in k]  # published, staging removed
 
-    # the warehouse (a local DuckDB file) answers over S3 through the registered view
+    # the warehouse computes over S3 through the catalog's views
     wh = resources["warehouse"]
-    lake = resources["lake"]
-    n = wh.query_df("SELECT count(*) AS n, count(DISTINCT country) AS c FROM transactions", lake)
+    n = wh.query_df("SELECT count(*) AS n, count(DISTINCT country) AS c FROM transactions")
     assert int(n["n"][0]) == meta["rows_clean"] and int(n["c"][0]) == 38
+    # whatever the engine, the aws deployment registers its tables in Glue (Athena users see them)
+    glue = boto3.client("glue", region_name="eu-west-1")
+    t = glue.get_table(DatabaseName="ecommerce", Name="transactions")["Table"]
+    assert t["StorageDescriptor"]["Location"] == f"s3://{aws_env['bucket']}/lake/clean/transactions/"
+    assert [k["Name"] for k in t["PartitionKeys"]] == ["year", "month"]
+    assert glue.get_table(DatabaseName="ecommerce", Name="quarantine")["Table"]
     assert build_definitions() is not None  # the definitions load in the aws deployment
