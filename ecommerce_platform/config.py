@@ -68,6 +68,10 @@ class Settings:
     cache_dir: Path | None = None  # local cache of lake artefacts (models, index); default <data>/cache
     openai_model: str = "gpt-4o-mini"
     openai_base_url: str | None = None
+    openai_timeout_seconds: float = 20.0
+    openai_max_retries: int = 2
+    openai_key_set: bool = False  # whether OPENAI_API_KEY is set (the key itself is never kept here)
+    sensor_interval_seconds: int = 30  # how often the sensors and the automation sensor evaluate
 
     def earliest_ts(self) -> dt.datetime:
         """The earliest plausible invoice time."""
@@ -174,6 +178,10 @@ def load_settings() -> Settings:
         cache_dir=Path(cache).expanduser() if cache else None,
         openai_model=_env("ECOMMERCE_OPENAI_MODEL", "gpt-4o-mini"),
         openai_base_url=_env("OPENAI_BASE_URL"),
+        openai_timeout_seconds=number("ECOMMERCE_OPENAI_TIMEOUT", 20.0, 0.1, 600),
+        openai_max_retries=int(number("ECOMMERCE_OPENAI_MAX_RETRIES", 2, 0, 10)),
+        openai_key_set=bool(_env("OPENAI_API_KEY")),
+        sensor_interval_seconds=int(number("ECOMMERCE_SENSOR_INTERVAL_SECONDS", 30, 1, 86400)),
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,

@@ -48,7 +48,7 @@ def build_definitions(settings: Settings | None = None, layers: tuple[str, ...] 
         asset_checks=list(layers.asset_checks or []),
         jobs=[*(layers.jobs or []), *layer_jobs(), rebuild],
         schedules=list(layers.schedules or []),
-        sensors=[*(layers.sensors or []), automation_sensor()],
+        sensors=[*(layers.sensors or []), automation_sensor(settings.sensor_interval_seconds)],
         resources={**resources, **(layers.resources or {})},
         # One process for every step: on 2 cores the multiprocess executor costs ~2-3 s per step
         # (a Python start + imports each), more than most of our assets take. See README.

@@ -90,12 +90,12 @@ def layer_jobs() -> list:
     return jobs
 
 
-def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+def automation_sensor(interval_seconds: int = 30) -> dg.AutomationConditionSensorDefinition:
     return dg.AutomationConditionSensorDefinition(
         "ecommerce_automation",
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.STOPPED,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_seconds,
         description="Declarative automation: clean months when landings change them, then the views, "
         "dashboard and quality report (eager); models, index and heavy reports on their weekly cron.",
     )

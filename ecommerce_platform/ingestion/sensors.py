@@ -16,6 +16,8 @@ import json
 
 import dagster as dg
 
+from ecommerce_platform.config import load_settings
+
 from ecommerce_platform.partitions import RAW_BATCHES, STREAM_DAYS
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.stream import Stream
@@ -28,7 +30,10 @@ raw_stream_job = dg.define_asset_job("raw_stream_job", selection=dg.AssetSelecti
                                      description="Land the stream (one partition per arrival day).")
 
 
-@dg.sensor(job=raw_s3_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+INTERVAL = load_settings().sensor_interval_seconds
+
+
+@dg.sensor(job=raw_s3_job, minimum_interval_seconds=INTERVAL, default_status=dg.DefaultSensorStatus.STOPPED,
            description="New or changed source files -> one raw_s3 run each.")
 def source_files_sensor(context: dg.SensorEvaluationContext):
     from ecommerce_platform.config import load_settings
@@ -50,7 +55,7 @@ def source_files_sensor(context: dg.SensorEvaluationContext):
     )
 
 
-@dg.sensor(job=raw_stream_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+@dg.sensor(job=raw_stream_job, minimum_interval_seconds=INTERVAL, default_status=dg.DefaultSensorStatus.STOPPED,
            description="Records waiting in the stream (or new Firehose objects) -> one raw_stream run.")
 def stream_landing_sensor(context: dg.SensorEvaluationContext, stream: Stream, lake: Lake):
     import datetime as dt

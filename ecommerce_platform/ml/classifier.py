@@ -6,6 +6,11 @@ the earliest months, choose the decision threshold on the next months (validatio
 last months (test). A baseline (logistic regression on one feature, the customer's prior average
 order) is trained and evaluated in the same run on the same split.
 
+Promotion gate (``gate``): the run is served only when its test ROC-AUC is at least the baseline's +
+``MIN_AUC_MARGIN`` and below ``LEAK_AUC`` (higher means a leak). A run that fails it is kept as a
+candidate; the served model stays. Too little data for an honest split (``data_problems``): nothing is
+trained, the run is recorded as ``insufficient_data``.
+
 The model is scikit-learn's HistGradientBoostingClassifier, exported to plain arrays (``npz``: the
 nodes of every tree) + JSON, and evaluated by a small numpy tree walker: nothing is pickled, and the
 exported model's probabilities equal scikit-learn's (a test checks it).
@@ -17,23 +22,21 @@ import io
 import json
 import math
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import numpy as np
 
+from ecommerce_platform.ml import runs
+from ecommerce_platform.ml.contract import LEAK_AUC, MIN_AUC_MARGIN, MIN_CLASS_ROWS  # noqa: F401
 from ecommerce_platform.ml.features import HISTORY_COLUMNS, INVOICE_FEATURE_COLUMNS, customer_history_sql
-from ecommerce_platform.resources.lake import Lake
-from ecommerce_platform.resources.warehouse import Warehouse, sql_str
 
 MODEL_PREFIX = "models/classifier"
 CANDIDATE_PREFIX = f"{MODEL_PREFIX}/candidate"
 CURRENT_PREFIX = f"{MODEL_PREFIX}/current"
-MIN_AUC_MARGIN = 0.05  # the model must beat the baseline's ROC-AUC by this much to be promoted
-LEAK_AUC = 0.99  # a test ROC-AUC at or above this means a leak, not a good model
 OTHER_COUNTRY = "__other__"
 BASELINE_FEATURE = "prior_avg_order"
+BASELINE = f"logistic regression on log1p({BASELINE_FEATURE})"
 
 
 @dataclass
@@ -142,24 +145,53 @@ def baseline_feature(df) -> np.ndarray:
     return np.log1p(df[BASELINE_FEATURE].fillna(0).clip(lower=0).to_numpy(np.float64)).reshape(-1, 1)
 
 
-def time_split(months, test_months: int, validation_months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Masks (train, validation, test) by invoice month: the last ``test_months`` are the test, the
+def labels(df, label_threshold_gbp: float) -> np.ndarray:
+    return (df["invoice_total"].to_numpy(np.float64) >= label_threshold_gbp).astype(int)
+
+
+def split_months(months, test_months: int, validation_months: int) -> dict:
+    """The invoice months of each slice: the last ``test_months`` are the test, the
     ``validation_months`` before them the validation slice, everything earlier the training set."""
-    months = np.asarray(months)
-    distinct = sorted(set(months.tolist()))
-    if len(distinct) < test_months + validation_months + 1:
-        raise ValueError(
-            f"need at least {test_months + validation_months + 1} months of invoices for a time split, "
-            f"found {len(distinct)}"
-        )
-    test_m = distinct[-test_months:]
-    val_m = distinct[-(test_months + validation_months):-test_months]
-    test = np.isin(months, test_m)
-    val = np.isin(months, val_m)
-    train = ~(test | val)
-    info = {"train_months": f"{distinct[0]}-{distinct[-(test_months + validation_months) - 1]}",
-            "validation_months": f"{val_m[0]}-{val_m[-1]}", "test_months": f"{test_m[0]}-{test_m[-1]}"}
-    return train, val, test, info
+    distinct = sorted({int(m) for m in np.asarray(months).tolist()})
+    needed = test_months + validation_months + 1
+    if len(distinct) < needed:
+        raise runs.InsufficientData({"invoice months (train + validation + test)": {"needed": needed,
+                                                                                     "found": len(distinct)}})
+    return {"train": distinct[: -(test_months + validation_months)],
+            "validation": distinct[-(test_months + validation_months):-test_months],
+            "test": distinct[-test_months:]}
+
+
+def split_masks(months, split: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    months = np.asarray(months).astype(int)
+    return (np.isin(months, split["train"]), np.isin(months, split["validation"]), np.isin(months, split["test"]))
+
+
+def time_split(months, test_months: int, validation_months: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Masks (train, validation, test) by invoice month, and the months of each slice."""
+    split = split_months(months, test_months, validation_months)
+    train, val, test = split_masks(months, split)
+    info = {f"{name}_months": f"{m[0]}-{m[-1]}" for name, m in split.items()}
+    return train, val, test, {**info, "months": split}
+
+
+def data_problems(df, s: ClassifierSettings) -> dict[str, dict]:
+    """What the input lacks for an honest run (empty when it is enough): invoice months for the time
+    split, and at least MIN_CLASS_ROWS invoices of each class in every slice."""
+    missing: dict[str, dict] = {}
+    if df.empty:
+        runs.need(missing, "invoices", 1, 0)
+        return missing
+    try:
+        split = split_months(df["invoice_month"].to_numpy(), s.test_months, s.validation_months)
+    except runs.InsufficientData as exc:
+        return exc.missing
+    y = labels(df, s.label_threshold_gbp)
+    for name, mask in zip(("train", "validation", "test"), split_masks(df["invoice_month"].to_numpy(), split)):
+        positives = int(y[mask].sum())
+        runs.need(missing, f"{name} invoices >= {s.label_threshold_gbp:g} GBP", MIN_CLASS_ROWS, positives)
+        runs.need(missing, f"{name} invoices < {s.label_threshold_gbp:g} GBP", MIN_CLASS_ROWS, int(mask.sum()) - positives)
+    return missing
 
 
 # ----------------------------------------------------------------------------- model + training
@@ -188,6 +220,20 @@ class ClassifierModel:
         }
 
 
+def gate(metrics: dict, baseline_metrics: dict) -> list[str]:
+    """Why a run must not be served (empty: it may). Its test ROC-AUC must be at least the baseline's
+    (measured in the same run, on the same split) + MIN_AUC_MARGIN, and below LEAK_AUC."""
+    auc, base = metrics.get("roc_auc"), baseline_metrics.get("roc_auc")
+    if auc is None or base is None or not (math.isfinite(auc) and math.isfinite(base)):
+        return ["test ROC-AUC undefined (a slice with a single class)"]
+    reasons = []
+    if auc < base + MIN_AUC_MARGIN:
+        reasons.append(f"test ROC-AUC {auc:.4f} < baseline {base:.4f} + margin {MIN_AUC_MARGIN}")
+    if auc >= LEAK_AUC:
+        reasons.append(f"test ROC-AUC {auc:.4f} >= {LEAK_AUC}: a leak, not a model")
+    return reasons
+
+
 @dataclass
 class ClassifierRun:
     model: ClassifierModel
@@ -199,37 +245,44 @@ class ClassifierRun:
     feature_importance: dict = field(default_factory=dict)
 
     @property
+    def gate_failures(self) -> list[str]:
+        return gate(self.metrics, self.baseline_metrics)
+
+    @property
     def beats_baseline(self) -> bool:
-        auc, base = self.metrics["roc_auc"], self.baseline_metrics["roc_auc"]
-        return bool(auc >= base + MIN_AUC_MARGIN and auc < LEAK_AUC)
+        return not self.gate_failures
 
     def summary(self) -> dict:
         return {
             "run_id": self.model.run_id, "metrics": self.metrics, "baseline_metrics": self.baseline_metrics,
             "split": self.split, "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
             "min_auc_margin": MIN_AUC_MARGIN, "leak_auc": LEAK_AUC, "beats_baseline": self.beats_baseline,
-            "baseline": f"logistic regression on log1p({BASELINE_FEATURE})",
+            "gate_failures": self.gate_failures, "baseline": BASELINE,
+            "label_threshold_gbp": self.model.label_threshold_gbp,
         }
 
 
-def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> ClassifierRun:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def _fit_baseline(df, y, train):  # noqa: ANN001, ANN202
     from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(baseline_feature(df)[train], y[train])
+
+
+def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> ClassifierRun:
+    """Train and evaluate on ``df`` (invoice_features); raises runs.InsufficientData when it is too small."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
     from ecommerce_platform.ml._threads import single_threaded
     from ecommerce_platform.ml.metrics import best_f1_threshold, binary_metrics
 
     s = settings or ClassifierSettings()
-    if df.empty:
-        raise ValueError("invoice_features is empty: materialize clean_parquet and invoice_features first")
+    missing = data_problems(df, s)
+    if missing:
+        raise runs.InsufficientData(missing)
     order = [c for c in ("invoice_ts", "invoice_no") if c in df.columns]
     df = df.sort_values(order, kind="stable").reset_index(drop=True) if order else df  # reproducible
-    y = (df["invoice_total"].to_numpy(np.float64) >= s.label_threshold_gbp).astype(int)
+    y = labels(df, s.label_threshold_gbp)
     train, val, test, split = time_split(df["invoice_month"].to_numpy(), s.test_months, s.validation_months)
-    for name, mask in (("train", train), ("validation", val), ("test", test)):
-        if len(np.unique(y[mask])) < 2:
-            raise ValueError(f"the {name} slice has a single class at {s.label_threshold_gbp} GBP: "
-                             "change the threshold or the split")
     split.update({"train_rows": int(train.sum()), "validation_rows": int(val.sum()), "test_rows": int(test.sum())})
     countries = df.loc[train, "country"].value_counts().index[: s.top_countries].tolist()
     X, names = design_matrix(df, countries)
@@ -242,7 +295,7 @@ def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> Classi
             min_samples_leaf=s.min_samples_leaf, l2_regularization=s.l2_regularization,
             early_stopping=False, random_state=s.random_state,
         ).fit(X[train], y[train])
-        base = LogisticRegression().fit(b[train], y[train])
+        base = _fit_baseline(df, y, train)
     train_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -257,38 +310,29 @@ def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> Classi
     eval_seconds = time.perf_counter() - t1
     model = ClassifierModel(
         gbm=gbm, feature_names=names, countries=countries, decision_threshold=threshold,
-        label_threshold_gbp=float(s.label_threshold_gbp), run_id=uuid.uuid4().hex[:12],
-        trained_at=datetime.utcnow().replace(microsecond=0).isoformat() + "Z",
+        label_threshold_gbp=float(s.label_threshold_gbp), run_id=runs.new_run_id(), trained_at=runs.now_iso(),
     )
     return ClassifierRun(model, metrics, baseline_metrics, split, round(train_seconds, 3),
                          round(eval_seconds, 3))
 
 
 # ----------------------------------------------------------------------------- lake I/O
-def _clean_json(obj):  # NaN is not JSON
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_clean_json(v) for v in obj]
-    return obj
-
-
-def save_model(lake: Lake, model: ClassifierModel, prefix: str, summary: dict | None = None) -> str:
-    lake.put_bytes(f"{prefix}/model.npz", model.gbm.to_npz())
+def save_model(lake, model: ClassifierModel, prefix: str, summary: dict | None = None) -> str:  # noqa: ANN001
+    """Write the model under ``prefix``, replacing what was there in one publish."""
+    staging = lake.staging_prefix(prefix)
+    lake.put_bytes(f"{staging}/model.npz", model.gbm.to_npz())
     if summary is not None:
-        lake.put_text(f"{prefix}/metrics.json", json.dumps(_clean_json(summary), indent=2, sort_keys=True))
-    # model.json last: its presence marks a complete model
-    lake.put_text(f"{prefix}/model.json", json.dumps(model.meta(), indent=2))
+        lake.put_text(f"{staging}/metrics.json", json.dumps(runs.json_safe(summary), indent=2, sort_keys=True))
+    lake.put_text(f"{staging}/model.json", json.dumps(model.meta(), indent=2))
+    lake.publish_prefix(staging, prefix)
     return lake.uri(prefix)
 
 
-def load_model(lake: Lake, prefix: str = CURRENT_PREFIX) -> ClassifierModel:
+def load_model(lake, prefix: str = CURRENT_PREFIX) -> ClassifierModel:  # noqa: ANN001
     if not lake.exists(f"{prefix}/model.json"):
         raise FileNotFoundError(
             f"no classifier at {lake.uri(prefix)}: materialize the `classifier` asset first "
-            "(a model is promoted only when it beats its baseline)"
+            "(a model is served only when it beats its baseline)"
         )
     meta = json.loads(lake.get_text(f"{prefix}/model.json"))
     gbm = ExportedGBM.from_npz(lake.get_bytes(f"{prefix}/model.npz"))
@@ -300,19 +344,67 @@ def load_model(lake: Lake, prefix: str = CURRENT_PREFIX) -> ClassifierModel:
     )
 
 
-def publish(lake: Lake, run: ClassifierRun) -> bool:
-    """Write the run as the candidate; promote it to current only if it beats its baseline."""
+def served_run_id(lake, prefix: str = CURRENT_PREFIX) -> str | None:  # noqa: ANN001
+    key = f"{prefix}/model.json"
+    return json.loads(lake.get_text(key)).get("run_id") if lake.exists(key) else None
+
+
+def read_summary(lake, prefix: str) -> dict | None:  # noqa: ANN001
+    key = f"{prefix}/metrics.json"
+    return json.loads(lake.get_text(key)) if lake.exists(key) else None
+
+
+def run_and_publish(lake, df, settings: ClassifierSettings) -> tuple[dict, ClassifierRun | None]:  # noqa: ANN001
+    """Train, evaluate and publish one run: the candidate always, the served model only if the run
+    passes its gate. Records the run (runs.write_record) and returns (record, run or None)."""
+    served_before = served_run_id(lake)
+    try:
+        run = train_and_evaluate(df, settings)
+    except runs.InsufficientData as exc:
+        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
+                  "missing": exc.missing, "message": str(exc), "served_run_id": served_before,
+                  "label_threshold_gbp": settings.label_threshold_gbp}
+        runs.write_record(lake, MODEL_PREFIX, record)
+        return record, None
     summary = run.summary()
     save_model(lake, run.model, CANDIDATE_PREFIX, summary)
     if run.beats_baseline:
         save_model(lake, run.model, CURRENT_PREFIX, summary)
-        return True
-    return False
+    record = {**summary, "status": runs.SERVED if run.beats_baseline else runs.REJECTED,
+              "finished_at": runs.now_iso(), "served_run_id": served_run_id(lake)}
+    runs.write_record(lake, MODEL_PREFIX, record)
+    return record, run
 
 
-def read_summary(lake: Lake, prefix: str) -> dict | None:
-    key = f"{prefix}/metrics.json"
-    return json.loads(lake.get_text(key)) if lake.exists(key) else None
+def outputs_exist(lake) -> bool:  # noqa: ANN001
+    """The run record and, when it says a model is served, the served files."""
+    record = runs.read_record(lake, MODEL_PREFIX)
+    if record is None:
+        return False
+    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+
+
+def evaluate_served(lake, df, record: dict) -> dict:  # noqa: ANN001
+    """The served model and the baseline evaluated again, from the published files: the served model
+    (models/classifier/current) scored on the test months of ``record``'s split of ``df``
+    (invoice_features), the baseline refit on its training months. Test ROC-AUC of each."""
+    from sklearn.metrics import roc_auc_score
+
+    from ecommerce_platform.ml._threads import single_threaded
+
+    model = load_model(lake)
+    order = [c for c in ("invoice_ts", "invoice_no") if c in df.columns]
+    df = df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
+    train, _, test = split_masks(df["invoice_month"].to_numpy(), record["split"]["months"])
+    y = labels(df, float(record["label_threshold_gbp"]))
+    if len(np.unique(y[test])) < 2 or len(np.unique(y[train])) < 2:
+        return {"roc_auc": float("nan"), "baseline_roc_auc": float("nan"), "test_rows": int(test.sum())}
+    with single_threaded():
+        base = _fit_baseline(df, y, train)
+    p = model.predict_proba(df.loc[test])
+    b = base.predict_proba(baseline_feature(df)[test])[:, 1]
+    return {"roc_auc": float(roc_auc_score(y[test], p)), "baseline_roc_auc": float(roc_auc_score(y[test], b)),
+            "test_rows": int(test.sum()), "served_run_id": model.run_id}
 
 
 # ----------------------------------------------------------------------------- predict path
@@ -360,22 +452,24 @@ def parse_requests(payload) -> list[dict]:
     return out
 
 
-def history_features(warehouse: Warehouse, lake: Lake, requests: list[dict]):
-    """The strictly-prior history of each request's customer at its timestamp, from the lake."""
+def history_features(warehouse, requests: list[dict]):  # noqa: ANN001 - Warehouse
+    """The strictly-prior history of each request's customer at its timestamp, from the clean table."""
+    from ecommerce_platform.resources.sql_dialect import literal
+
     values = ", ".join(
-        f"({i}, {sql_str(r['customer_id']) if r['customer_id'] else 'CAST(NULL AS VARCHAR)'}, "
-        f"CAST({sql_str(r['invoice_ts'].strftime('%Y-%m-%d %H:%M:%S'))} AS TIMESTAMP))"
+        f"({i}, {literal(r['customer_id']) if r['customer_id'] else 'CAST(NULL AS VARCHAR)'}, "
+        f"{literal(r['invoice_ts'].replace(microsecond=0))})"
         for i, r in enumerate(requests)
     )
     relation = f"(SELECT * FROM (VALUES {values}) AS v(request_id, customer_id, as_of_ts))"
-    df = warehouse.query_df(customer_history_sql(relation), lake)
+    df = warehouse.query_df(customer_history_sql(relation))
     return df.sort_values("request_id").reset_index(drop=True)
 
 
-def request_frame(warehouse: Warehouse, lake: Lake, requests: list[dict]):
+def request_frame(warehouse, requests: list[dict]):  # noqa: ANN001
     import pandas as pd
 
-    hist = history_features(warehouse, lake, requests)
+    hist = history_features(warehouse, requests)
     base = pd.DataFrame({
         "hour_of_day": [r["invoice_ts"].hour for r in requests],
         "day_of_week": [r["invoice_ts"].isoweekday() for r in requests],
@@ -387,10 +481,11 @@ def request_frame(warehouse: Warehouse, lake: Lake, requests: list[dict]):
     return base
 
 
-def predict(warehouse: Warehouse, lake: Lake, payload, model: ClassifierModel | None = None) -> list[dict]:
+def predict(warehouse, payload, model: ClassifierModel | None = None) -> list[dict]:  # noqa: ANN001
+    """Predictions for the requests in ``payload`` with the served model (``warehouse.lake``)."""
     requests = parse_requests(payload)
-    model = model or load_model(lake)
-    frame = request_frame(warehouse, lake, requests)
+    model = model or load_model(warehouse.lake)
+    frame = request_frame(warehouse, requests)
     proba = model.predict_proba(frame)
     out = []
     for r, p, (_, row) in zip(requests, proba, frame.iterrows()):

@@ -10,11 +10,11 @@ import sys
 import click
 
 
-def _resources():
+def _warehouse():
+    """The deployment's warehouse (its lake: ``warehouse.lake``), from ``build_resources()``."""
     from ecommerce_platform.resources import build_resources
 
-    res = build_resources()
-    return res["lake"], res["warehouse"]
+    return build_resources()["warehouse"]
 
 
 def _fail(message: str) -> None:
@@ -37,9 +37,9 @@ def predict_high_value(input_file) -> None:  # noqa: ANN001
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         _fail(f"input is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
-    lake, warehouse = _resources()
+    warehouse = _warehouse()
     try:
-        out = predict(warehouse, lake, payload)
+        out = predict(warehouse, payload)
     except PredictInputError as exc:
         _fail(str(exc))
     except FileNotFoundError as exc:
@@ -50,9 +50,8 @@ def predict_high_value(input_file) -> None:  # noqa: ANN001
 def _load_recommender():
     from ecommerce_platform.ml.recommender import Recommender
 
-    lake, _ = _resources()
     try:
-        return Recommender.load(lake)
+        return Recommender.load(_warehouse().lake)
     except FileNotFoundError as exc:
         _fail(str(exc))
 

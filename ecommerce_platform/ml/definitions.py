@@ -1,4 +1,6 @@
-"""The ml layer's definitions (to be converted to the Dagster-native core)."""
+"""The ml layer's definitions: feature tables, models (classifier, segments with the view
+vip_transactions, ALS recommender) and the checks that gate what is served, all on the weekly cadence.
+The layer's runs are the jobs ``ml_job`` (group) and ``weekly_job`` (cadence tag) of operations.py."""
 
 import dagster as dg
 
@@ -8,8 +10,7 @@ from ecommerce_platform.operations import WEEKLY, layer
 
 
 def definitions(settings: Settings) -> dg.Definitions:
-    module_assets = list(dg.load_assets_from_modules([assets]))
     return dg.Definitions(
-        assets=layer(module_assets, "ml", WEEKLY),
-        asset_checks=list(dg.load_asset_checks_from_modules([assets])),
+        assets=layer(assets.ASSETS, "ml", WEEKLY),
+        asset_checks=assets.CHECKS,
     )

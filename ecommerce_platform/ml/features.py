@@ -1,21 +1,17 @@
 """Feature tables of the ML layer, computed in SQL by the warehouse engine and written to the lake's
 features zone (``features/<name>/``), registered as tables of the warehouse.
 
-Each table is one SQL file in ``ml/sql/`` (DuckDB dialect, Trino-portable). Skip-when-unchanged: a
-manifest per table records a fingerprint of the clean zone's manifest and the SQL; an unchanged
-fingerprint reuses the previous output.
+Each table is one SQL file in ``ml/sql/`` (DuckDB dialect, Trino-portable) over the clean table
+``transactions``. Whether a table is rebuilt is Dagster's decision (``recompute.previous_if_fresh``),
+not this module's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
-from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.sql_dialect import read_sql
-from ecommerce_platform.resources.warehouse import Warehouse
 
 SQL_PACKAGE = "ecommerce_platform.ml"
 FEATURES_ZONE = "features"
@@ -73,23 +69,52 @@ class FeatureTable:
     name: str
     sql_file: str
     columns: tuple[tuple[str, str, str], ...]
+    order_by: str  # a deterministic order for previews
+    # column -> the clean columns it is computed from (dagster/column_lineage), where the SQL makes it plain
+    lineage: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
         return f"{FEATURES_ZONE}/{self.name}"
 
-    @property
-    def manifest_key(self) -> str:
-        return f"{FEATURES_ZONE}/_manifests/{self.name}.json"
-
     def sql(self) -> str:
         return read_sql(SQL_PACKAGE, self.sql_file)
 
 
-INVOICE_FEATURES = FeatureTable("invoice_features", "invoice_features.sql", INVOICE_COLUMNS)
-CUSTOMER_FEATURES = FeatureTable("customer_features", "customer_features.sql", CUSTOMER_COLUMNS)
+_PRIOR_SALES = ("invoice_no", "invoice_ts", "customer_id", "line_total", "is_sale", "is_guest")
+_PRIOR_RETURNS = ("invoice_no", "invoice_ts", "customer_id", "line_total", "is_return", "is_guest")
+
+INVOICE_FEATURES = FeatureTable(
+    "invoice_features", "invoice_features.sql", INVOICE_COLUMNS, "invoice_ts, invoice_no",
+    lineage={
+        "invoice_no": ("invoice_no",), "customer_id": ("customer_id",), "invoice_ts": ("invoice_ts",),
+        "invoice_month": ("invoice_ts",), "country": ("country",), "hour_of_day": ("invoice_ts",),
+        "day_of_week": ("invoice_ts",), "basket_lines": ("invoice_no", "is_sale"),
+        "prior_orders": _PRIOR_SALES, "prior_spend": _PRIOR_SALES, "prior_avg_order": _PRIOR_SALES,
+        "prior_max_order": _PRIOR_SALES, "prior_avg_lines": _PRIOR_SALES,
+        "prior_return_invoices": _PRIOR_RETURNS, "prior_return_value": _PRIOR_RETURNS,
+        "days_since_last_order": _PRIOR_SALES, "tenure_days": _PRIOR_SALES,
+        "invoice_total": ("line_total", "is_sale"),
+    },
+)
+CUSTOMER_FEATURES = FeatureTable(
+    "customer_features", "customer_features.sql", CUSTOMER_COLUMNS, "customer_id",
+    lineage={
+        "customer_id": ("customer_id",), "country": ("country",), "frequency": ("invoice_no", "is_sale"),
+        "gross_spend": ("line_total", "is_sale"), "returns_value": ("line_total", "is_return"),
+        "return_invoices": ("invoice_no", "is_return"), "monetary": ("line_total", "is_sale", "is_return"),
+        "first_purchase_ts": ("invoice_ts", "is_sale"), "last_purchase_ts": ("invoice_ts", "is_sale"),
+    },
+)
 USER_ITEM_INTERACTIONS = FeatureTable(
-    "user_item_interactions", "user_item_interactions.sql", INTERACTION_COLUMNS
+    "user_item_interactions", "user_item_interactions.sql", INTERACTION_COLUMNS,
+    "customer_id, invoice_ts, invoice_no, stock_code",
+    lineage={
+        "customer_id": ("customer_id",), "stock_code": ("stock_code",), "invoice_no": ("invoice_no",),
+        "invoice_ts": ("invoice_ts",), "quantity": ("quantity", "is_sale"),
+        "invoice_rank_desc": ("customer_id", "invoice_no", "invoice_ts"),
+        "customer_invoices": ("customer_id", "invoice_no"),
+    },
 )
 TABLES = {t.name: t for t in (INVOICE_FEATURES, CUSTOMER_FEATURES, USER_ITEM_INTERACTIONS)}
 
@@ -111,46 +136,33 @@ class FeatureResult:
     name: str
     rows: int
     uri: str
-    fingerprint: str
     seconds: float
-    reused: bool = False
 
 
-def _fingerprint(lake: Lake, table: FeatureTable) -> str:
-    from ecommerce_platform.lake.clean import CLEAN_MANIFEST
-
-    h = hashlib.sha256(table.sql().encode())
-    h.update(repr(table.columns).encode())
-    if lake.exists(CLEAN_MANIFEST):
-        h.update(json.loads(lake.get_text(CLEAN_MANIFEST)).get("fingerprint", "").encode())
-    else:
-        h.update(str(time.time()).encode())  # no manifest: never reuse
-    return h.hexdigest()
+def catalog_table(warehouse, table: FeatureTable) -> None:  # noqa: ANN001 - Warehouse
+    """Publish the Parquet under ``features/<name>/`` as the warehouse table ``<name>``."""
+    warehouse.register_table(table.name, table.prefix, table.columns)
 
 
-def build_feature_table(
-    warehouse: Warehouse, lake: Lake, table: FeatureTable, force: bool = False
-) -> FeatureResult:
-    """Write the table's SQL result to ``features/<name>/`` and register it (``<name>``)."""
-    fp = _fingerprint(lake, table)
-    if not force and lake.exists(table.manifest_key) and lake.list(table.prefix):
-        previous = json.loads(lake.get_text(table.manifest_key))
-        if previous.get("fingerprint") == fp:
-            warehouse.register_table(table.name, lake, table.prefix, table.columns)
-            return FeatureResult(**{**previous, "reused": True})
+def build_feature_table(warehouse, table: FeatureTable) -> FeatureResult:  # noqa: ANN001 - Warehouse
+    """Write the table's SQL result to ``features/<name>/`` (published atomically) and register it."""
     cols = ", ".join(c for c, _, _ in table.columns)
     t0 = time.perf_counter()
-    rows = warehouse.write_query(f"SELECT {cols} FROM ({table.sql()}) AS q", lake, table.prefix)
+    rows = warehouse.write_query(f"SELECT {cols} FROM ({table.sql()}) AS q", table.prefix)
     seconds = round(time.perf_counter() - t0, 3)
-    warehouse.register_table(table.name, lake, table.prefix, table.columns)
-    result = FeatureResult(table.name, int(rows), lake.uri(table.prefix), fp, seconds)
-    lake.put_text(table.manifest_key, json.dumps(asdict(result), sort_keys=True))
-    return result
+    catalog_table(warehouse, table)
+    return FeatureResult(table.name, int(rows), warehouse.lake.uri(table.prefix), seconds)
+
+
+def count_rows(warehouse, name: str) -> int:  # noqa: ANN001
+    return int(warehouse.query_df(f"SELECT count(*) AS n FROM {name}").iloc[0]["n"])
 
 
 def customer_history_sql(requests_relation: str) -> str:
     """The strictly-prior history of arbitrary (request_id, customer_id, as_of_ts) requests."""
-    return read_sql(SQL_PACKAGE, "customer_history.sql").replace("{requests}", requests_relation)
+    from ecommerce_platform.resources.sql_dialect import Sql, render
+
+    return render(read_sql(SQL_PACKAGE, "customer_history.sql"), requests=Sql(requests_relation))
 
 
 def all_sql_files() -> dict[str, str]:

@@ -8,8 +8,14 @@ Relevant items are the products of the held-out invoice the customer had not bou
 recommender's job is discovery; already-bought products are filtered from both ALS and popularity).
 After evaluation the chosen configuration is refit on all interactions for serving.
 
+Promotion gate (``gate``): a run is served (``models/als_model/current``) only when its precision@10 on
+the test holdout is > 0 and at least ``MIN_LIFT`` x the popularity baseline's, measured in the same run
+on the same users; otherwise it is kept as a candidate (``models/als_model/candidate``) and the served
+model stays. Too few customers to evaluate on (``MIN_EVAL_USERS``) or too few products: nothing is
+trained, the run is recorded as ``insufficient_data``.
+
 Served artefacts (no pickle): ``factors.npz`` (user and item factors), ``users.parquet`` and
-``items.parquet`` (id <-> row mappings, descriptions, popularity), ``model.json``.
+``items.parquet`` (id <-> row mappings, descriptions, popularity), ``purchased.parquet``, ``model.json``.
 """
 
 from __future__ import annotations
@@ -21,14 +27,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ecommerce_platform.ml import runs
 from ecommerce_platform.ml._threads import set_blas_env, single_threaded
-from ecommerce_platform.resources.lake import Lake
-from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.ml.contract import MIN_EVAL_USERS, MIN_ITEMS, MIN_LIFT, K  # noqa: F401
 
 MODEL_PREFIX = "models/als_model"
-CANDIDATE_PREFIX = "models/als_model_candidate"  # a run that did not beat popularity lands here
-K = 10
-MIN_LIFT = 1.5  # ALS precision@10 must be >= 1.5x the popularity baseline's
+CURRENT_PREFIX = f"{MODEL_PREFIX}/current"  # the served model
+CANDIDATE_PREFIX = f"{MODEL_PREFIX}/candidate"  # the last run's model, served or not
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,9 @@ def make_split(train, held) -> EvalSplit:
     rows = np.searchsorted(users, h["customer_id"].to_numpy())
     cols = np.searchsorted(items, h["stock_code"].to_numpy())
     rel: dict[int, set] = {}
-    for r, c in zip(rows, cols):
-        if counts[r, c] == 0:  # new to the customer
+    bought = np.asarray(counts[rows, cols]).ravel() if len(rows) else np.zeros(0)
+    for r, c, units in zip(rows, cols, bought):
+        if units == 0:  # new to the customer
             rel.setdefault(int(r), set()).add(int(c))
     eval_rows = np.array(sorted(rel), dtype=np.int64)
     return EvalSplit(users, items, counts, eval_rows, [rel[int(r)] for r in eval_rows])
@@ -185,22 +191,61 @@ class ALSRun:
     items: np.ndarray = field(default=None, repr=False)
     counts: object = field(default=None, repr=False)
 
+    run_id: str = field(default_factory=runs.new_run_id)
+
     @property
-    def lift(self) -> float:
-        base = self.popularity_metrics[f"precision_at_{K}"]
-        return self.metrics[f"precision_at_{K}"] / base if base else float("inf")
+    def lift(self) -> float | None:
+        return lift(self.metrics, self.popularity_metrics)
+
+    @property
+    def gate_failures(self) -> list[str]:
+        return gate(self.metrics, self.popularity_metrics)
 
     @property
     def beats_popularity(self) -> bool:
-        return bool(self.lift >= MIN_LIFT)
+        return not self.gate_failures
 
     def summary(self) -> dict:
         return {
-            "params": asdict(self.params), "metrics": self.metrics, "popularity_metrics": self.popularity_metrics,
-            "precision_lift": self.lift, "min_lift": MIN_LIFT, "beats_popularity": self.beats_popularity,
+            "run_id": self.run_id, "params": asdict(self.params), "metrics": self.metrics,
+            "popularity_metrics": self.popularity_metrics, "precision_lift": self.lift, "min_lift": MIN_LIFT,
+            "beats_popularity": self.beats_popularity, "gate_failures": self.gate_failures,
             "validation": self.validation, "holdout": self.holdout_info, "train_seconds": self.train_seconds,
             "eval_seconds": self.eval_seconds, "tuning_seconds": self.tuning_seconds,
         }
+
+
+def lift(metrics: dict, popularity_metrics: dict) -> float | None:
+    """ALS precision@K / popularity's (None when popularity's is 0)."""
+    base = popularity_metrics[f"precision_at_{K}"]
+    return metrics[f"precision_at_{K}"] / base if base > 0 else None
+
+
+def gate(metrics: dict, popularity_metrics: dict) -> list[str]:
+    """Why a run must not be served (empty: it may): its precision@K on the test holdout must be > 0
+    and at least MIN_LIFT x the popularity baseline's, measured on the same users."""
+    p, base = metrics[f"precision_at_{K}"], popularity_metrics[f"precision_at_{K}"]
+    reasons = []
+    if not p > 0:
+        reasons.append(f"ALS precision@{K} is {p:.4f}: it recommends nothing the customers bought next")
+    if p < MIN_LIFT * base:
+        reasons.append(f"ALS precision@{K} {p:.4f} < {MIN_LIFT} x popularity's {base:.4f}")
+    return reasons
+
+
+def data_problems(interactions, split: "EvalSplit | None" = None, val_split: "EvalSplit | None" = None) -> dict[str, dict]:
+    """What ``interactions`` lack for an honest evaluation (empty: enough): products, and customers with
+    a held-out product new to them in the test split and in the validation split."""
+    missing: dict[str, dict] = {}
+    if interactions.empty:
+        runs.need(missing, "interactions", 1, 0)
+        return missing
+    runs.need(missing, "products", MIN_ITEMS, int(interactions["stock_code"].nunique()))
+    runs.need(missing, "test customers (last invoice holds a product new to them)", MIN_EVAL_USERS,
+              0 if split is None else len(split.eval_rows))
+    runs.need(missing, "validation customers (second-last invoice holds a product new to them)", MIN_EVAL_USERS,
+              0 if val_split is None else len(val_split.eval_rows))
+    return missing
 
 
 def train_and_evaluate(interactions, settings: ALSSettings | None = None) -> ALSRun:
@@ -208,12 +253,15 @@ def train_and_evaluate(interactions, settings: ALSSettings | None = None) -> ALS
 
     s = settings or ALSSettings()
     if interactions.empty:
-        raise ValueError("user_item_interactions is empty: materialize it first")
-    # 1. tune on validation (carved from the training part only)
+        raise runs.InsufficientData(data_problems(interactions))
     t0 = time.perf_counter()
     train, test_rows = holdout(interactions, 1, s.min_invoices)
     val_train, val_rows = holdout(train, 2, s.min_invoices)
-    val_split = make_split(val_train, val_rows)
+    split, val_split = make_split(train, test_rows), make_split(val_train, val_rows)
+    missing = data_problems(interactions, split, val_split)
+    if missing:
+        raise runs.InsufficientData(missing)
+    # 1. tune on validation (carved from the training part only)
     validation = []
     for params in s.grid:
         m, secs = evaluate_split(val_split, params, s.random_state)
@@ -222,7 +270,6 @@ def train_and_evaluate(interactions, settings: ALSSettings | None = None) -> ALS
     params = s.grid[best]
     tuning_seconds = time.perf_counter() - t0
     # 2. evaluate the chosen configuration and popularity on the test holdout
-    split = make_split(train, test_rows)
     t1 = time.perf_counter()
     metrics, _ = evaluate_split(split, params, s.random_state)
     pop = ranking_metrics(popularity_recommend(split.counts, split.eval_rows, K), split.relevant, K, len(split.items))
@@ -248,13 +295,14 @@ def _parquet(df) -> bytes:
     return buf.getvalue()
 
 
-def product_catalog(warehouse: Warehouse, lake: Lake):
+def product_catalog(warehouse):  # noqa: ANN001, ANN201 - Warehouse -> DataFrame
     from ecommerce_platform.resources.sql_dialect import read_sql
 
-    return warehouse.query_df(read_sql("ecommerce_platform.ml", "product_catalog.sql"), lake)
+    return warehouse.query_df(read_sql("ecommerce_platform.ml", "product_catalog.sql"))
 
 
-def save_model(lake: Lake, run: ALSRun, catalog, prefix: str = MODEL_PREFIX) -> str:
+def save_model(lake, run: ALSRun, catalog, prefix: str = CURRENT_PREFIX) -> str:  # noqa: ANN001
+    """Write the run's model under ``prefix``, replacing what was there in one publish."""
     import pandas as pd
 
     staging = lake.staging_prefix(prefix)
@@ -272,17 +320,54 @@ def save_model(lake: Lake, run: ALSRun, catalog, prefix: str = MODEL_PREFIX) -> 
     coo = purchased.tocoo()
     lake.put_bytes(f"{staging}/purchased.parquet", _parquet(pd.DataFrame(
         {"row": coo.row.astype(np.int64), "col": coo.col.astype(np.int64), "units": coo.data.astype(np.float64)})))
-    lake.put_text(f"{staging}/model.json", json.dumps({**run.summary(), "format": "implicit-als-factors/1"},
-                                                      indent=2, default=float))
+    lake.put_text(f"{staging}/model.json", json.dumps(runs.json_safe(
+        {**run.summary(), "format": "implicit-als-factors/1", "trained_at": runs.now_iso()}), indent=2))
     lake.publish_prefix(staging, prefix)
     return lake.uri(prefix)
 
 
-def publish(lake: Lake, run: ALSRun, catalog) -> tuple[bool, str]:
-    """Serve the run (``models/als_model``) only if it beats popularity; else keep it as a candidate."""
+def served_run_id(lake, prefix: str = CURRENT_PREFIX) -> str | None:  # noqa: ANN001
+    key = f"{prefix}/model.json"
+    return json.loads(lake.get_text(key)).get("run_id") if lake.exists(key) else None
+
+
+def run_and_publish(lake, interactions, catalog_fn, settings: ALSSettings) -> tuple[dict, ALSRun | None]:  # noqa: ANN001
+    """Train, evaluate and publish one run: the candidate always, the served model only if the run
+    passes its gate (``catalog_fn()`` gives product names). Records the run and returns (record, run)."""
+    try:
+        run = train_and_evaluate(interactions, settings)
+    except runs.InsufficientData as exc:
+        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
+                  "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
+                  "min_invoices": settings.min_invoices}
+        runs.write_record(lake, MODEL_PREFIX, record)
+        return record, None
+    catalog = catalog_fn()
+    save_model(lake, run, catalog, CANDIDATE_PREFIX)
     if run.beats_popularity:
-        return True, save_model(lake, run, catalog, MODEL_PREFIX)
-    return False, save_model(lake, run, catalog, CANDIDATE_PREFIX)
+        save_model(lake, run, catalog, CURRENT_PREFIX)
+    record = {**run.summary(), "status": runs.SERVED if run.beats_popularity else runs.REJECTED,
+              "finished_at": runs.now_iso(), "served_run_id": served_run_id(lake),
+              "min_invoices": settings.min_invoices}
+    runs.write_record(lake, MODEL_PREFIX, record)
+    return record, run
+
+
+def outputs_exist(lake) -> bool:  # noqa: ANN001
+    record = runs.read_record(lake, MODEL_PREFIX)
+    if record is None:
+        return False
+    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+
+
+def popularity_on_holdout(interactions, min_invoices: int) -> dict:
+    """The popularity baseline on the test holdout, counted again from ``interactions`` (the check's
+    recount: independent of what the run reported)."""
+    from ecommerce_platform.ml.metrics import ranking_metrics
+
+    train, test_rows = holdout(interactions, 1, min_invoices)
+    split = make_split(train, test_rows)
+    return ranking_metrics(popularity_recommend(split.counts, split.eval_rows, K), split.relevant, K, len(split.items))
 
 
 class UnknownItemError(KeyError):
@@ -301,12 +386,13 @@ class Recommender:
     meta: dict
 
     @classmethod
-    def load(cls, lake: Lake, prefix: str = MODEL_PREFIX) -> "Recommender":
+    def load(cls, lake, prefix: str = CURRENT_PREFIX) -> "Recommender":  # noqa: ANN001
         import pandas as pd
         import scipy.sparse as sp
 
         if not lake.exists(f"{prefix}/model.json"):
-            raise FileNotFoundError(f"no recommender at {lake.uri(prefix)}: materialize `als_model` first")
+            raise FileNotFoundError(f"no recommender at {lake.uri(prefix)}: materialize `als_model` first "
+                                    "(a model is served only when it beats the popularity baseline)")
         with np.load(io.BytesIO(lake.get_bytes(f"{prefix}/factors.npz")), allow_pickle=False) as z:
             uf, itf = z["user_factors"], z["item_factors"]
         users = pd.read_parquet(io.BytesIO(lake.get_bytes(f"{prefix}/users.parquet")))
@@ -315,6 +401,10 @@ class Recommender:
         purchased = sp.csr_matrix((p["units"].to_numpy(), (p["row"].to_numpy(), p["col"].to_numpy())),
                                   shape=(len(users), len(items)))
         return cls(uf, itf, users, items, purchased, json.loads(lake.get_text(f"{prefix}/model.json")))
+
+    @property
+    def run_id(self) -> str:
+        return str(self.meta.get("run_id", ""))
 
     def _rows(self, idx: list[int], scores: list[float] | None, reason: str) -> list[dict]:
         out = []
@@ -335,7 +425,7 @@ class Recommender:
         cid = str(customer_id).strip()
         match = self.users.index[self.users["customer_id"] == cid]
         if len(match) == 0:
-            return {"customer_id": cid, "known_customer": False,
+            return {"customer_id": cid, "known_customer": False, "model_run_id": self.run_id,
                     "message": f"customer {cid!r} is not in the model: showing the most popular products (cold start)",
                     "items": self._rows(self.popular(n), None, "popularity")}
         row = int(self.users.loc[match[0], "row"])
@@ -346,7 +436,7 @@ class Recommender:
             scores[list(bought)] = -np.inf
         top = [int(i) for i in np.argsort(-scores, kind="stable")[:n] if np.isfinite(scores[i])]
         return {"customer_id": cid, "known_customer": True, "purchased_products": len(bought),
-                "items": self._rows(top, [scores[i] for i in top], "als")}
+                "model_run_id": self.run_id, "items": self._rows(top, [scores[i] for i in top], "als")}
 
     def similar(self, stock_code, n: int = 10) -> dict:
         code = str(stock_code).strip().upper()

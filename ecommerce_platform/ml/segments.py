@@ -5,11 +5,16 @@ customers when ids change (reseeding, reordering).
 
 Customers whose net spend is <= 0 (returns of purchases made before the data starts, or returns only)
 are not clustered: they get the explicit segment ``NO_NET_SPEND`` and are counted in the metadata.
+
+Publication: the table ``customer_segments`` is replaced only by a run whose labels cover every customer
+of ``customer_features`` exactly once (``coverage_problems``, the same rules the check recounts in SQL
+on the published tables); a run that does not is recorded as ``rejected`` and publishes nothing. Fewer
+than ``MIN_CUSTOMERS_PER_SEGMENT`` customers with net spend per segment: ``insufficient_data``, nothing
+is fitted and the published table stays.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import time
@@ -17,27 +22,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ecommerce_platform.resources.lake import Lake
-from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.ml import runs
+from ecommerce_platform.ml.contract import (  # noqa: F401 - the layer's published names
+    MIN_CUSTOMERS_PER_SEGMENT,
+    NO_NET_SPEND,
+    SEGMENT_COLUMNS,
+    SEGMENTS_TABLE,
+    TOP_SEGMENT,
+    VIP_COLUMNS,
+    VIP_VIEW,
+)
 
 MODEL_PREFIX = "models/segments"
 SEGMENTS_PREFIX = f"{MODEL_PREFIX}/customer_segments"
-SEGMENTS_TABLE = "customer_segments"
-VIP_VIEW = "vip_transactions"
-TOP_SEGMENT = "champions"
-NO_NET_SPEND = "no net spend"
+PLOT_KEY = f"{MODEL_PREFIX}/segments_pca.png"
+PROFILE_KEY = f"{MODEL_PREFIX}/profile.json"
 RFM_COLUMNS = ("recency_days", "frequency", "monetary", "avg_basket")
-SEGMENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("customer_id", "string", "Customer"),
-    ("segment", "string", "Segment name, from the cluster's RFM profile (or 'no net spend')"),
-    ("cluster", "int", "K-Means cluster id of this run (-1: not clustered); names are the stable handle"),
-    ("recency_days", "double", "Days since the last sale (to the end of the data, plus one)"),
-    ("frequency", "bigint", "Completed sale invoices"),
-    ("monetary", "double", "Net spend, GBP"),
-    ("avg_basket", "double", "Net spend per sale invoice, GBP"),
-    ("pca_x", "double", "First principal component of the scaled RFM features"),
-    ("pca_y", "double", "Second principal component of the scaled RFM features"),
-)
 
 
 @dataclass
@@ -93,6 +93,20 @@ def name_clusters(centroids: np.ndarray) -> list[str]:
     return names
 
 
+def clustered_mask(df) -> np.ndarray:  # noqa: ANN001
+    """Customers that are clustered: net spend > 0 from at least one sale."""
+    return (df["has_net_spend"].astype(bool) & (df["frequency"] > 0) & (df["monetary"] > 0)).to_numpy()
+
+
+def data_problems(customers, s: SegmentSettings) -> dict[str, dict]:  # noqa: ANN001
+    """What the input lacks for an honest segmentation (empty: enough)."""
+    missing: dict[str, dict] = {}
+    active = int(clustered_mask(customers).sum()) if len(customers) else 0
+    runs.need(missing, f"customers with net spend (k={s.k} x {MIN_CUSTOMERS_PER_SEGMENT})",
+              s.k * MIN_CUSTOMERS_PER_SEGMENT, active)
+    return missing
+
+
 @dataclass
 class SegmentRun:
     table: object  # DataFrame: SEGMENT_COLUMNS
@@ -103,6 +117,7 @@ class SegmentRun:
     train_seconds: float
     eval_seconds: float
     centroids: dict = field(default_factory=dict)
+    run_id: str = field(default_factory=runs.new_run_id)
 
 
 def fit_segments(customers, settings: SegmentSettings | None = None) -> SegmentRun:
@@ -115,12 +130,13 @@ def fit_segments(customers, settings: SegmentSettings | None = None) -> SegmentR
     from ecommerce_platform.ml._threads import single_threaded
 
     s = settings or SegmentSettings()
+    missing = data_problems(customers, s)
+    if missing:
+        raise runs.InsufficientData(missing)
     # row order from the engine is not stable (parallel writers): sort so K-Means++ is reproducible
     df = customers.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    keep = df["has_net_spend"].astype(bool) & (df["frequency"] > 0) & (df["monetary"] > 0)
+    keep = clustered_mask(df)
     active, excluded = df[keep].reset_index(drop=True), df[~keep].reset_index(drop=True)
-    if len(active) <= s.k:
-        raise ValueError(f"{len(active)} customers with net spend: too few for k={s.k}")
     t0 = time.perf_counter()
     with single_threaded():
         X = StandardScaler().fit_transform(rfm_matrix(active))
@@ -202,42 +218,132 @@ def scatter_png(table) -> bytes:
     return buf.getvalue()
 
 
+# ----------------------------------------------------------------------------- coverage (the gate)
+COVERAGE_KEYS = ("customers", "distinct_customers", "labelled", "distinct_labelled", "unlabelled", "unknown",
+                 "unnamed", "clustered_without_spend", "misfiled")
+
+
+def coverage_problems(counts: dict) -> list[str]:
+    """Why a segments table does not cover customer_features (empty: it does). ``counts``: the
+    COVERAGE_KEYS, counted from frames before publishing (``coverage_counts``) or recounted in SQL
+    from the published tables (sql/segment_coverage.sql)."""
+    c = {k: int(counts[k]) for k in COVERAGE_KEYS}
+    problems = []
+    if c["customers"] != c["distinct_customers"]:
+        problems.append(f"customer_features holds {c['customers'] - c['distinct_customers']:,} repeated customer rows")
+    if c["labelled"] != c["distinct_labelled"]:
+        problems.append(f"{c['labelled'] - c['distinct_labelled']:,} customers are labelled more than once")
+    if c["unlabelled"]:
+        problems.append(f"{c['unlabelled']:,} customers of customer_features have no segment")
+    if c["unknown"]:
+        problems.append(f"{c['unknown']:,} segment rows are for customers not in customer_features")
+    if c["unnamed"]:
+        problems.append(f"{c['unnamed']:,} segment rows have no segment name")
+    if c["clustered_without_spend"]:
+        problems.append(f"{c['clustered_without_spend']:,} clustered customers have no net spend")
+    if c["misfiled"]:
+        problems.append(f"{c['misfiled']:,} customers are filed against their net spend flag "
+                        f"(clustered without it, or '{NO_NET_SPEND}' with it)")
+    if c["customers"] == 0:
+        problems.append("customer_features is empty")
+    return problems
+
+
+def coverage_counts(customers, table) -> dict:  # noqa: ANN001
+    """COVERAGE_KEYS counted from customer_features (``customers``) and a segments frame (``table``)."""
+    f_ids = customers["customer_id"].astype(str)
+    s_ids = table["customer_id"].astype(str)
+    named = table["segment"].fillna("").astype(str)
+    clustered = named != NO_NET_SPEND
+    flags = dict(zip(f_ids, customers["has_net_spend"].astype(bool)))
+    return {
+        "customers": len(customers), "distinct_customers": int(f_ids.nunique()),
+        "labelled": len(table), "distinct_labelled": int(s_ids.nunique()),
+        "unlabelled": int((~f_ids.isin(set(s_ids))).sum()), "unknown": int((~s_ids.isin(set(f_ids))).sum()),
+        "unnamed": int((named == "").sum()),
+        "clustered_without_spend": int((clustered & ((table["monetary"] <= 0) | (table["frequency"] <= 0))).sum()),
+        "misfiled": int(sum(1 for cid, c in zip(s_ids, clustered) if cid in flags and flags[cid] != c)),
+    }
+
+
+def coverage_sql() -> str:
+    from ecommerce_platform.resources.sql_dialect import read_sql, render
+
+    return render(read_sql("ecommerce_platform.ml", "segment_coverage.sql"), no_net_spend=NO_NET_SPEND)
+
+
 def vip_view_sql(segment: str = TOP_SEGMENT) -> str:
-    from ecommerce_platform.resources.warehouse import sql_str
+    from ecommerce_platform.resources.sql_dialect import read_sql, render
 
-    return (
-        "SELECT t.invoice_no, t.stock_code, t.description, t.quantity, t.invoice_ts, t.unit_price, "
-        "t.line_total, t.customer_id, t.country, s.segment, s.monetary AS customer_net_spend "
-        f"FROM transactions AS t JOIN {SEGMENTS_TABLE} AS s ON s.customer_id = t.customer_id "
-        f"WHERE s.segment = {sql_str(segment)} AND t.is_sale"
-    )
+    return render(read_sql("ecommerce_platform.ml", "vip_transactions.sql"), segment=segment)
 
 
-def register_segments(warehouse: Warehouse, lake: Lake) -> None:
-    """The `customer_segments` table and the `vip_transactions` view over the written segments."""
-    warehouse.register_table(SEGMENTS_TABLE, lake, SEGMENTS_PREFIX, SEGMENT_COLUMNS)
-    warehouse.create_view(VIP_VIEW, vip_view_sql(), lake)
+# ----------------------------------------------------------------------------- lake I/O
+def catalog_table(warehouse) -> None:  # noqa: ANN001 - Warehouse
+    """The table ``customer_segments`` over the published Parquet (an empty table before any)."""
+    warehouse.register_table(SEGMENTS_TABLE, SEGMENTS_PREFIX, SEGMENT_COLUMNS)
 
 
-def write_segments(warehouse: Warehouse, lake: Lake, run: SegmentRun) -> dict:
-    """Parquet in the models zone, registered as `customer_segments`; the `vip_transactions` view;
-    the PCA plot and the profile JSON next to them."""
+def published(lake) -> bool:  # noqa: ANN001
+    return any(k.endswith(".parquet") for k in lake.list(SEGMENTS_PREFIX))
+
+
+def served_run_id(lake) -> str | None:  # noqa: ANN001
+    key = f"{MODEL_PREFIX}/served.json"
+    return json.loads(lake.get_text(key)).get("run_id") if lake.exists(key) and published(lake) else None
+
+
+def write_segments(warehouse, run: SegmentRun) -> dict:  # noqa: ANN001
+    """Publish the run: Parquet in the models zone (one atomic publish), the table `customer_segments`,
+    the PCA plot and the profile JSON beside it."""
+    lake = warehouse.lake
     buf = io.BytesIO()
     run.table.to_parquet(buf, index=False)
     staging = lake.staging_prefix(SEGMENTS_PREFIX)
     lake.put_bytes(f"{staging}/part-0.parquet", buf.getvalue())
     lake.publish_prefix(staging, SEGMENTS_PREFIX)
-    register_segments(warehouse, lake)
-    png = scatter_png(run.table)
-    lake.put_bytes(f"{MODEL_PREFIX}/segments_pca.png", png)
-    lake.put_text(f"{MODEL_PREFIX}/profile.json", json.dumps({
-        "k": run.k, "silhouettes": {str(k): v for k, v in run.silhouettes.items()},
+    catalog_table(warehouse)
+    lake.put_bytes(PLOT_KEY, scatter_png(run.table))
+    lake.put_text(PROFILE_KEY, json.dumps(runs.json_safe({
+        "run_id": run.run_id, "k": run.k, "silhouettes": {str(k): v for k, v in run.silhouettes.items()},
         "centroids": run.centroids, "excluded_no_net_spend": run.n_excluded,
         "sizes": dict(zip(run.profiles["segment"], map(int, run.profiles["customers"]))),
-    }, indent=2))
-    return {"uri": lake.uri(SEGMENTS_PREFIX), "png": png,
-            "png_uri": lake.uri(f"{MODEL_PREFIX}/segments_pca.png")}
+    }), indent=2))
+    lake.put_text(f"{MODEL_PREFIX}/served.json", json.dumps({"run_id": run.run_id, "published_at": runs.now_iso()}))
+    return {"uri": lake.uri(SEGMENTS_PREFIX), "plot_uri": lake.uri(PLOT_KEY)}
 
 
-def png_markdown(png: bytes, alt: str = "segments") -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+def run_and_publish(warehouse, customers, settings: SegmentSettings) -> tuple[dict, SegmentRun | None]:  # noqa: ANN001
+    """Fit, validate and publish one run; records it (runs.write_record) and returns (record, run)."""
+    lake = warehouse.lake
+    try:
+        run = fit_segments(customers, settings)
+    except runs.InsufficientData as exc:
+        catalog_table(warehouse)  # the published table stays (an empty one if none was ever published)
+        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
+                  "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
+                  "k": settings.k}
+        runs.write_record(lake, MODEL_PREFIX, record)
+        return record, None
+    counts = coverage_counts(customers, run.table)
+    problems = coverage_problems(counts)
+    if problems:
+        catalog_table(warehouse)
+    else:
+        write_segments(warehouse, run)
+    record = {
+        "status": runs.REJECTED if problems else runs.SERVED, "run_id": run.run_id,
+        "finished_at": runs.now_iso(), "k": run.k, "coverage": counts, "problems": problems,
+        "silhouettes": {str(k): v for k, v in run.silhouettes.items()}, "excluded_no_net_spend": run.n_excluded,
+        "sizes": dict(zip(run.profiles["segment"], map(int, run.profiles["customers"]))),
+        "served_run_id": served_run_id(lake),
+    }
+    runs.write_record(lake, MODEL_PREFIX, record)
+    return record, run
+
+
+def outputs_exist(lake) -> bool:  # noqa: ANN001
+    record = runs.read_record(lake, MODEL_PREFIX)
+    if record is None:
+        return False
+    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]

@@ -2,22 +2,17 @@
 
 - ``offline_answer``: states the retrieved facts in sentences; every figure comes from the product
   table, nothing is invented, descriptions are quoted as data.
-- ``openai_answer``: the OpenAI chat completions API through the official ``openai`` client (key only from
-  ``OPENAI_API_KEY``, model ``ECOMMERCE_OPENAI_MODEL`` (default gpt-4o-mini), base URL ``OPENAI_BASE_URL``).
-  Retrieved text goes inside ``<product_facts>`` delimiters with an explicit instruction that it is data,
-  not instructions; ``<`` and ``>`` in the data are escaped so it can never close the block.
+- with a language model (the ``llm`` resource, resources/llm.py: OpenAI when ``OPENAI_API_KEY`` is set):
+  the retrieved text goes inside ``<product_facts>`` delimiters with an explicit instruction that it is
+  data, not instructions; ``<`` and ``>`` in the data are escaped so it can never close the block.
 - ``answer``: picks one; network errors, timeouts, rate limits and API errors print a clear message on
   stderr and fall back to the offline answer.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
-
-DEFAULT_MODEL = "gpt-4o-mini"
-DEFAULT_TIMEOUT = 30.0
 
 SYSTEM_PROMPT = (
     "You answer questions about the products of an online gift retailer, using only the product facts "
@@ -76,7 +71,7 @@ def describe(facts: dict) -> str:
     """The facts of one product as sentences (only figures present in ``facts``)."""
     f = facts
     parts = [f"{_q(f['description'])} (stock code {f['stock_code']})"]
-    s = (f"{parts[0]} sold {f['units_sold']:,} units for {_money(f['revenue'])} in {f['orders']:,} orders "
+    s = (f"{parts[0]} sold {f['units_sold']:,} units for {_money(f['gross_sales'])} in {f['orders']:,} orders "
          f"from {f['customers']:,} known customers in {f['countries']:,} "
          f"{'country' if f['countries'] == 1 else 'countries'}")
     if f.get("top_countries"):
@@ -87,7 +82,8 @@ def describe(facts: dict) -> str:
         out.append(f"It was also listed as {_q(f['other_names'])}.")
     out.append(f"Its unit price ranged from {_money(f['min_price'])} to {_money(f['max_price'])} "
                f"(average {_money(f['avg_price'])}).")
-    out.append(f"{f['units_returned']:,} units were returned (return rate {f['return_rate']:.1%}).")
+    out.append(f"{f['units_returned']:,} units were returned (return rate {f['return_rate']:.1%}, "
+               f"{_money(f['returns_value'])}): net revenue {_money(f['net_revenue'])}.")
     if f.get("bought_with"):
         out.append(f"It is most often bought with: {f['bought_with']}.")
     return " ".join(out)
@@ -105,60 +101,21 @@ def offline_answer(question: str, hits: list) -> str:  # noqa: ANN001
     return text
 
 
-# ---------------------------------------------------------------- OpenAI
+# ---------------------------------------------------------------- with a language model
 
-class LLMUnavailable(RuntimeError):
-    """The API could not answer; the message says why (never contains the key)."""
+def answer(question: str, hits: list, llm=None, offline: bool = False, warn=None) -> Answer:  # noqa: ANN001
+    """Answer with the language model of ``llm`` (the resource) when it is enabled (an API key is set)
+    and ``offline`` is False; otherwise, or when the model cannot answer, offline from the facts."""
+    from ecommerce_platform.resources.llm import LLMUnavailable
 
-
-def openai_answer(question: str, hits: list, model: str | None = None, base_url: str | None = None,  # noqa: ANN001
-                  timeout: float | None = None, max_retries: int | None = None) -> str:
-    import openai
-
-    key = os.environ.get("OPENAI_API_KEY")
-    if not key:
-        raise LLMUnavailable("OPENAI_API_KEY is not set")
-    model = model or os.environ.get("ECOMMERCE_OPENAI_MODEL") or DEFAULT_MODEL
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    timeout = timeout if timeout is not None else float(os.environ.get("ECOMMERCE_OPENAI_TIMEOUT", DEFAULT_TIMEOUT))
-    retries = max_retries if max_retries is not None else int(os.environ.get("ECOMMERCE_OPENAI_MAX_RETRIES", "1"))
-    where = base_url or "the OpenAI API"
-    client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=retries)
-    try:
-        resp = client.chat.completions.create(
-            model=model, messages=build_messages(question, hits), temperature=0,
-        )
-    except openai.APITimeoutError as exc:
-        raise LLMUnavailable(f"request to {where} timed out after {timeout:g}s") from exc
-    except openai.RateLimitError as exc:
-        raise LLMUnavailable(f"rate limited by {where} (HTTP 429)") from exc
-    except openai.AuthenticationError as exc:
-        raise LLMUnavailable(f"{where} rejected the API key (HTTP 401)") from exc
-    except openai.APIStatusError as exc:
-        raise LLMUnavailable(f"{where} returned HTTP {exc.status_code}") from exc
-    except openai.APIConnectionError as exc:
-        raise LLMUnavailable(f"could not connect to {where}") from exc
-    except openai.OpenAIError as exc:
-        raise LLMUnavailable(f"{where} failed: {type(exc).__name__}") from exc
-    content = resp.choices[0].message.content if resp.choices else None
-    if not content or not content.strip():
-        raise LLMUnavailable(f"{where} returned an empty answer")
-    return content.strip()
-
-
-def answer(question: str, hits: list, use_llm: bool | None = None, warn=None) -> Answer:  # noqa: ANN001
-    """Answer with OpenAI when a key is set (unless ``use_llm`` is False), else offline."""
     sources = [h.source() for h in hits]
-    if use_llm is None:
-        use_llm = bool(os.environ.get("OPENAI_API_KEY"))
     warnings: list[str] = []
-    if use_llm and hits:
+    if llm is not None and llm.enabled and not offline and hits:
         try:
-            text = openai_answer(question, hits)
-            model = os.environ.get("ECOMMERCE_OPENAI_MODEL") or DEFAULT_MODEL
-            return Answer(text, sources, answered_by=f"openai:{model}")
+            text = llm.complete(build_messages(question, hits))
+            return Answer(text, sources, answered_by=llm.name)
         except LLMUnavailable as exc:
-            msg = f"OpenAI answer unavailable: {exc}; answering offline from the retrieved facts."
+            msg = f"language model answer unavailable: {exc}; answering offline from the retrieved facts."
             warnings.append(msg)
             (warn or (lambda m: print(m, file=sys.stderr)))(msg)
     return Answer(offline_answer(question, hits), sources, "offline", warnings)

@@ -1,142 +1,204 @@
-"""RAG layer: ``product_knowledge`` (facts per product, SQL in the warehouse) and ``faiss_index``
-(per-product chunks, MiniLM/ONNX vectors with a content-hash cache, FAISS index, retrieval evaluation)."""
+"""RAG layer: ``product_knowledge`` (facts per product, SQL in the warehouse over the analytics view
+``sale_lines``; table + Markdown) and ``faiss_index`` (per-product chunks, MiniLM vectors through the
+``embeddings`` resource, FAISS index published only when retrieval evaluation passes), and the checks
+that guard them."""
 
 
 import dagster as dg
 
-from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
+from ecommerce_platform.rag.index import MIN_EVAL_QUESTIONS, MIN_HIT_AT_1, MIN_HIT_AT_5
+from ecommerce_platform.rag.knowledge import KNOWLEDGE_COLUMNS, KNOWLEDGE_PREFIX, KNOWLEDGE_TABLE
+from ecommerce_platform.recompute import code_version, data_version, files_exist, previous_if_fresh
+from ecommerce_platform.resources.embeddings import Embeddings, model_version
 from ecommerce_platform.resources.warehouse import Warehouse
 
-OWNERS = ["team:data-platform"]
-TAGS = {"layer": "rag"}
-MIN_HIT_AT_5 = 0.95
-MIN_HIT_AT_1 = 0.80
+PACKAGE = "ecommerce_platform.rag"
+PREVIEW_ROWS = 5
+KNOWLEDGE_SQL = ("sql/basket_ids.sql", "sql/half_pairs.sql", "sql/product_knowledge.sql")
 
 
-def _knowledge_schema() -> dg.TableSchema:
-    from ecommerce_platform.rag.knowledge import KNOWLEDGE_COLUMNS
-
-    return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in KNOWLEDGE_COLUMNS])
+def _schema(columns) -> dg.TableSchema:  # noqa: ANN001
+    return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
 
 
-def _cache_dir(lake: Lake) -> str:
-    import os
-    import tempfile
+def _value(v):  # noqa: ANN001, ANN202
+    import math
 
-    return os.environ.get("ECOMMERCE_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "ecommerce_rag_cache")
+    if v is None:
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if hasattr(v, "item"):
+        v = v.item()
+    if isinstance(v, float):
+        return (round(v, 2) if abs(v) >= 1 else round(v, 4)) if math.isfinite(v) else None
+    return v if isinstance(v, (bool, int, str)) else str(v)
 
 
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> dg.MetadataValue:
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({c: _value(r.get(c)) for c, _ in columns}) for r in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns]))
+
+
+def _rate(meta: dict, key: str, value) -> None:  # noqa: ANN001
+    if value is not None:
+        meta[key] = dg.MetadataValue.float(round(float(value), 4))
+
+
+# ------------------------------------------------------------------------------------ product_knowledge
 @dg.asset(
     key="product_knowledge",
-    deps=["clean_parquet"],
-    group_name="rag",
-    kinds={"duckdb", "sql", "parquet", "markdown"},
-    code_version="1",
-    description="One document of facts per product (sales, revenue, prices, customers, countries, returns, "
-    "co-purchases) aggregated in SQL from the clean zone; Parquet + a readable Markdown file in rag/.",
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={"table": "product_knowledge"},
+    deps=["sale_lines", "clean_parquet"],
+    pool=WRITER_POOL,
+    kinds={"sql", "markdown"},  # + the warehouse's engine (operations.with_engine_kinds)
+    tags={ENGINE_TAG: "warehouse"},
+    code_version=code_version(PACKAGE, "knowledge.py", *KNOWLEDGE_SQL),
+    description="One document of facts per product (units, gross sales, returns and net revenue as the "
+    "analytics views count them; prices, customers, countries, co-purchases) aggregated in SQL; table "
+    "`product_knowledge` + a readable Markdown file in rag/.",
+    metadata={"dagster/column_schema": _schema(KNOWLEDGE_COLUMNS), "dagster/table_name": KNOWLEDGE_TABLE},
 )
-def product_knowledge(context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse) -> dg.MaterializeResult:
-    from ecommerce_platform.rag.knowledge import (
-        KNOWLEDGE_MARKDOWN,
-        KNOWLEDGE_PREFIX,
-        KNOWLEDGE_TABLE,
-        build_knowledge,
-        render_product,
-    )
+def product_knowledge(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    from ecommerce_platform.rag.knowledge import KNOWLEDGE_MARKDOWN, build_knowledge, catalog_table
 
-    result = build_knowledge(warehouse, lake)
-    if result.reused:
-        context.log.info("clean zone and SQL unchanged: product knowledge reused")
-    preview = warehouse.query_df(
-        f"SELECT stock_code, description, units_sold, revenue, orders, customers, return_rate "
-        f"FROM {KNOWLEDGE_TABLE} ORDER BY revenue DESC LIMIT 10", lake)
-    top = warehouse.query_df(f"SELECT * FROM {KNOWLEDGE_TABLE} ORDER BY revenue DESC LIMIT 1", lake)
-    from ecommerce_platform.rag.knowledge import records_from_frame
-
-    sample = render_product(records_from_frame(top)[0]) if len(top) else "(no products)"
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": dg.MetadataValue.int(result.products),
-            "products": dg.MetadataValue.int(result.products),
-            "engine_seconds": dg.MetadataValue.float(result.engine_seconds),
-            "markdown_chars": dg.MetadataValue.int(result.markdown_chars),
-            "reused_previous_output": result.reused,
-            "uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_PREFIX)),
-            "markdown_uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_MARKDOWN)),
-            "top_products_by_revenue": dg.MetadataValue.md(preview.to_markdown(index=False)),
-            "sample_document": dg.MetadataValue.md(sample),
-            "dagster/column_schema": _knowledge_schema(),
-        },
-        data_version=dg.DataVersion(result.fingerprint[:16]),
-    )
+    lake = warehouse.lake
+    previous = previous_if_fresh(context, exists=files_exist(lake, KNOWLEDGE_PREFIX, KNOWLEDGE_MARKDOWN))
+    if previous is not None:
+        catalog_table(warehouse)
+        return previous
+    result = build_knowledge(warehouse)
+    context.log.info(f"product_knowledge: {result.products:,} products in {result.engine_seconds:.2f} s")
+    top = warehouse.query_df(f"SELECT * FROM {KNOWLEDGE_TABLE} ORDER BY net_revenue DESC, stock_code "
+                             f"LIMIT {PREVIEW_ROWS}")
+    totals = warehouse.query_df(
+        f"SELECT sum(units_sold) AS units_sold, sum(gross_sales) AS gross_sales, "
+        f"sum(returns_value) AS returns_value, sum(net_revenue) AS net_revenue FROM {KNOWLEDGE_TABLE}").iloc[0]
+    preview_cols = [(c, t) for c, t, _ in KNOWLEDGE_COLUMNS if c not in ("bought_with", "other_names", "top_countries")]
+    return dg.MaterializeResult(metadata={
+        "dagster/column_schema": _schema(KNOWLEDGE_COLUMNS),
+        "dagster/row_count": dg.MetadataValue.int(result.products),
+        "dagster/table_name": warehouse.table_name(KNOWLEDGE_TABLE),
+        "dagster/uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_PREFIX)),
+        "preview": _table(top.to_dict("records"), preview_cols),
+        "markdown_uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_MARKDOWN)),
+        "markdown_chars": dg.MetadataValue.int(result.markdown_chars),
+        "units_sold": dg.MetadataValue.int(int(totals["units_sold"] or 0)),
+        "gross_sales_gbp": dg.MetadataValue.float(round(float(totals["gross_sales"] or 0), 2)),
+        "returns_gbp": dg.MetadataValue.float(round(float(totals["returns_value"] or 0), 2)),
+        "net_revenue_gbp": dg.MetadataValue.float(round(float(totals["net_revenue"] or 0), 2)),
+        "engine_seconds": dg.MetadataValue.float(result.engine_seconds),
+    })
 
 
+@dg.asset_check(
+    asset="product_knowledge", blocking=True,
+    description="Counted again from the analytics view sale_lines: the same products (those with a sale), "
+    "and for each the same units sold and returned, gross sales, returns, net revenue and orders",
+)
+def product_knowledge_matches_sales(warehouse: Warehouse) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.knowledge import compare_with_sales
+
+    diff = compare_with_sales(warehouse)
+    return dg.AssetCheckResult(passed=not diff["problems"], metadata={
+        "products": dg.MetadataValue.int(diff["products"]),
+        "products_with_a_sale": dg.MetadataValue.int(diff["products_with_a_sale"]),
+        "products_differing": dg.MetadataValue.int(diff["products_differing"]),
+        "problems": dg.MetadataValue.json(diff["problems"][:20]),
+        "examples": dg.MetadataValue.json(diff["examples"][:5]),
+    })
+
+
+# ------------------------------------------------------------------------------------ faiss_index
 @dg.asset(
     key="faiss_index",
     deps=["product_knowledge"],
-    group_name="rag",
+    pool=WRITER_POOL,
     kinds={"faiss", "onnx", "python"},
-    code_version="1",
-    description="FAISS index of per-product chunks embedded with all-MiniLM-L6-v2 (ONNX, content-hash "
-    "cache), metadata as JSON (no pickle), evaluated by hit@1/hit@5 on product questions.",
-    owners=OWNERS,
-    tags=TAGS,
+    code_version=code_version(PACKAGE, "index.py", "retrieval.py", "evaluation.py", "knowledge.py",
+                              "eval_questions.json", params={"model": model_version()}),
+    description="FAISS index of per-product chunks embedded with all-MiniLM-L6-v2 (the `embeddings` "
+    "resource), metadata as JSON (no pickle); published (what `ecommerce ask` serves) only when retrieval "
+    f"evaluation passes: hit@5 >= {MIN_HIT_AT_5}, hit@1 >= {MIN_HIT_AT_1}.",
 )
-def faiss_index(context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse) -> dg.MaterializeResult:
-    from ecommerce_platform.rag.index import INDEX_PREFIX, build_index
-    from ecommerce_platform.rag.knowledge import read_knowledge, register
+def faiss_index(context: dg.AssetExecutionContext, warehouse: Warehouse, embeddings: Embeddings) -> dg.MaterializeResult:
+    from ecommerce_platform.rag.index import INDEX_PREFIX, PUBLISHED, build_index, outputs_exist
+    from ecommerce_platform.rag.knowledge import read_knowledge
 
-    register(warehouse, lake)
-    records = read_knowledge(warehouse, lake)
-    if not records:
-        raise dg.Failure("product_knowledge is empty: no product has a sale in the clean zone")
-    meta = build_index(lake, records, _cache_dir(lake))
-    ev = meta["evaluation"]
-    if meta["reused"]:
-        context.log.info("products, model and questions unchanged: index reused")
-    rows = "\n".join(
-        f"| {name} | {ev[key]['questions']} | {ev[key]['hit@1']} | {ev[key]['hit@5']} |"
-        for name, key in (("hand-written", "hand"), ("generated (seeded)", "generated"),
-                          ("by name", "kind_name"), ("by loose name", "kind_loose"), ("by stock code", "kind_code"))
-    )
-    misses = "\n".join(f"| {m['question']} | {m['expected']} | {m['top']} | {m['rank']} |" for m in ev["misses"][:10])
-    return dg.MaterializeResult(
-        metadata={
-            "products": dg.MetadataValue.int(meta["products"]),
-            "chunks": dg.MetadataValue.int(meta["chunks"]),
-            "dimension": dg.MetadataValue.int(meta["dimension"]),
-            "embedding_seconds": dg.MetadataValue.float(meta["embedding_seconds"]),
-            "embedded_now": dg.MetadataValue.int(meta["embedded"]),
-            "embeddings_from_cache": dg.MetadataValue.int(meta.get("from_cache", 0)),
-            "build_seconds": dg.MetadataValue.float(meta["build_seconds"]),
-            "reused_previous_output": meta["reused"],
-            "hit@1": dg.MetadataValue.float(ev["hit@1"]),
-            "hit@5": dg.MetadataValue.float(ev["hit@5"]),
+    lake = warehouse.lake
+    previous = previous_if_fresh(context, exists=lambda: outputs_exist(lake))
+    if previous is not None:
+        return previous
+    record = build_index(lake, read_knowledge(warehouse), embeddings)
+    meta: dict = {"status": record["status"], "promoted": record["status"] == PUBLISHED,
+                  "build_id": record["build_id"], "served_build_id": record.get("served_build_id") or "none"}
+    if "missing" in record:
+        meta["missing"] = dg.MetadataValue.json(record["missing"])
+        meta["message"] = f"too little to build or evaluate an index honestly: {record['message']}; nothing new is served"
+        context.log.warning(f"faiss_index: {meta['message']}")
+    if record["status"] != PUBLISHED and "failures" in record:
+        context.log.error("faiss_index NOT published: " + "; ".join(record["failures"]))
+        meta["failures"] = dg.MetadataValue.json(record["failures"])
+    built = record.get("meta")
+    if built:
+        ev = built["evaluation"]
+        _rate(meta, "hit@1", ev["hit@1"])
+        _rate(meta, "hit@5", ev["hit@5"])
+        rows = [{"questions": name, "n": ev[key]["questions"], "hit@1": ev[key]["hit@1"], "hit@5": ev[key]["hit@5"]}
+                for name, key in (("hand-written", "hand"), ("generated (seeded)", "generated"), ("by name", "kind_name"),
+                                  ("by loose name", "kind_loose"), ("by stock code", "kind_code"))]
+        meta.update({
+            "products": dg.MetadataValue.int(built["products"]),
+            "chunks": dg.MetadataValue.int(built["chunks"]),
+            "dimension": dg.MetadataValue.int(built["dimension"]),
             "eval_questions": dg.MetadataValue.int(ev["questions"]),
-            "evaluation": dg.MetadataValue.md(
-                "| questions | n | hit@1 | hit@5 |\n|---|---|---|---|\n" + rows
-                + ("\n\n**misses (rank != 1)**\n\n| question | expected | top | rank |\n|---|---|---|---|\n" + misses
-                   if misses else "")),
-            "model": meta["model"]["name"] + " (onnxruntime)",
-            "model_uri": dg.MetadataValue.path(lake.uri(meta["model"]["onnx_key"])),
-            "uri": dg.MetadataValue.path(lake.uri(INDEX_PREFIX)),
-        },
-        data_version=dg.DataVersion(meta["fingerprint"][:16]),
-    )
+            "evaluation": _table(rows, [("questions", "string"), ("n", "int"), ("hit@1", "float"), ("hit@5", "float")]),
+            "misses": _table(ev["misses"][:10], [("question", "string"), ("expected", "string"), ("top", "string"),
+                                                 ("rank", "int")]),
+            "embedded_now": dg.MetadataValue.int(built["embedded"]),
+            "embeddings_from_cache": dg.MetadataValue.int(built["from_cache"]),
+            "embedding_seconds": dg.MetadataValue.float(built["embedding_seconds"]),
+            "build_seconds": dg.MetadataValue.float(built.get("build_seconds", 0.0)),
+            "model": dg.MetadataValue.json(built["model"]),
+        })
+    if record["status"] == PUBLISHED or record.get("served_build_id"):
+        meta["dagster/uri"] = dg.MetadataValue.path(lake.uri(INDEX_PREFIX))
+    if record.get("uri") and record["status"] != PUBLISHED:
+        meta["candidate_uri"] = dg.MetadataValue.path(record["uri"])
+    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["build_id"], record.get("served_build_id")))
 
 
-@dg.asset_check(asset="faiss_index", blocking=True,
-                description=f"Retrieval finds the right product: hit@5 >= {MIN_HIT_AT_5}, hit@1 >= {MIN_HIT_AT_1}")
-def faiss_index_retrieval_quality(lake: Lake) -> dg.AssetCheckResult:
-    from ecommerce_platform.rag.index import read_meta
+@dg.asset_check(
+    asset="faiss_index", blocking=True,
+    description=f"The published index is this build's, and asked the evaluation questions again (hand-written, "
+    f"and generated from product_knowledge) it finds the right product: hit@5 >= {MIN_HIT_AT_5}, hit@1 >= "
+    f"{MIN_HIT_AT_1}; warns when there are too few products or questions (< {MIN_EVAL_QUESTIONS})",
+)
+def faiss_index_retrieval_quality(warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.index import INSUFFICIENT, read_record, reevaluate
 
-    meta = read_meta(lake)
-    if meta is None:
-        return dg.AssetCheckResult(passed=False, metadata={"problem": "no index metadata in the lake"})
-    ev = meta["evaluation"]
-    ok = (ev["questions"] > 0 and (ev["hit@5"] or 0) >= MIN_HIT_AT_5 and (ev["hit@1"] or 0) >= MIN_HIT_AT_1)
-    return dg.AssetCheckResult(passed=bool(ok), metadata={
-        "hit@1": ev["hit@1"], "hit@5": ev["hit@5"], "questions": ev["questions"]})
+    lake = warehouse.lake
+    record = read_record(lake)
+    if record is None:
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "faiss_index has no build recorded in the lake"})
+    if record["status"] == INSUFFICIENT:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={
+            "status": INSUFFICIENT, "missing": dg.MetadataValue.json(record["missing"]),
+            "served_build_id": record.get("served_build_id") or "none",
+            "message": "too little to build or evaluate an index honestly: nothing new is served"})
+    result = reevaluate(lake, warehouse, embeddings)
+    failures = list(result["failures"])
+    if result["served_build_id"] != record["build_id"]:
+        failures.append(f"the published index ({result['served_build_id'] or 'none'}) is not this build's "
+                        f"({record['build_id']}, {record['status']})")
+    meta: dict = {"status": record["status"], "build_id": record["build_id"],
+                  "served_build_id": result["served_build_id"] or "none", "failures": dg.MetadataValue.json(failures),
+                  "questions": dg.MetadataValue.int(result["evaluation"].get("questions", 0))}
+    _rate(meta, "hit@1", result["evaluation"].get("hit@1"))
+    _rate(meta, "hit@5", result["evaluation"].get("hit@5"))
+    return dg.AssetCheckResult(passed=not failures, metadata=meta)
+
+
+ASSETS = [product_knowledge, faiss_index]
+CHECKS = [product_knowledge_matches_sales, faiss_index_retrieval_quality]

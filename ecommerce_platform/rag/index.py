@@ -1,32 +1,48 @@
 """The product index: chunks of the Markdown knowledge file (split per product with
-langchain-text-splitters, never across products), MiniLM vectors (ONNX) of what people search by, a FAISS
-inner-product index and its metadata, all in the lake's ``rag/`` zone without pickle:
+langchain-text-splitters, never across products), MiniLM vectors (the ``embeddings`` resource) of what
+people search by, a FAISS inner-product index and its metadata, all in the lake's ``rag/`` zone without
+pickle:
 
 - ``rag/index/index.faiss``  FAISS's own format (``faiss.serialize_index`` bytes)
 - ``rag/index/chunks.json``  one entry per chunk: stock code, description, search text, full facts
-- ``rag/index/meta.json``    products, chunks, dimension, model, timings, cache use, evaluation
-- ``rag/cache/embeddings.npz`` vectors keyed by sha256(model fingerprint + text): a rebuild embeds only
-  texts it has not embedded before (changed products, new questions)
+- ``rag/index/meta.json``    build id, products, chunks, dimension, model, timings, cache use, evaluation
+- ``rag/index_last_build.json``  what the last build did (status, evaluation): the check reads it
+
+Publication gate (``quality_failures``): a build is published (``rag/index``, what ``ecommerce ask``
+serves) only when retrieval finds the right product for the evaluation questions (hit@5 >= MIN_HIT_AT_5,
+hit@1 >= MIN_HIT_AT_1); otherwise it is kept in ``rag/index_candidate`` and the published index stays.
+No product, or fewer than MIN_EVAL_QUESTIONS questions to evaluate it with: ``insufficient_data``.
+
+Vectors come through the embedding cache of the ``embeddings`` resource (the deployment's data folder):
+a rebuild embeds only texts it has not embedded before (changed products, new questions).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import math
 import re
 import time
+import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
-from ecommerce_platform.rag.embedder import DIMENSION, model_keys
 from ecommerce_platform.rag.knowledge import KNOWLEDGE_MARKDOWN, render_markdown
 
 INDEX_PREFIX = "rag/index"
-CACHE_KEY = "rag/cache/embeddings.npz"
-INDEX_VERSION = "1"
+CANDIDATE_PREFIX = "rag/index_candidate"
+RECORD_KEY = "rag/index_last_build.json"
+INDEX_FILES = ("meta.json", "chunks.json", "index.faiss")
+INDEX_VERSION = "2"
 MAX_CHUNK_CHARS = 1500
+MIN_HIT_AT_5 = 0.95
+MIN_HIT_AT_1 = 0.80
+MIN_EVAL_QUESTIONS = 20  # fewer and hit rates say little
 _HEADER_CODE = re.compile(r"\(stock code ([^()]+)\)\s*$")
+
+PUBLISHED = "published"
+REJECTED = "rejected"
+INSUFFICIENT = "insufficient_data"
 
 
 def sha(text: str) -> str:
@@ -93,163 +109,163 @@ def make_chunks(markdown: str, records: list[dict]) -> list[dict]:
     return chunks
 
 
-# ---------------------------------------------------------------- embedding cache
+# ---------------------------------------------------------------- gate and records
 
-class CachedEmbedder:
-    """Vectors by sha256(model fingerprint + text); the ONNX model is loaded only if a text is missing."""
-
-    def __init__(self, model_fp: str, load_embedder, vectors: dict[str, object] | None = None):  # noqa: ANN001
-        self.model_fp = model_fp
-        self._load = load_embedder
-        self._embedder = None
-        self.vectors = dict(vectors or {})
-        self.embedded = 0
-        self.from_cache = 0
-        self.seconds = 0.0
-        self.load_seconds = 0.0
-        self.used: set[str] = set()
-
-    def key(self, text: str) -> str:
-        return sha(self.model_fp + "\0" + text)[:32]
-
-    def embed(self, texts: list[str]):
-        import numpy as np
-
-        keys = [self.key(t) for t in texts]
-        self.used.update(keys)
-        todo = sorted({k: t for k, t in zip(keys, texts) if k not in self.vectors}.items())
-        self.from_cache += len(texts) - sum(1 for k in keys if k in dict(todo))
-        if todo:
-            if self._embedder is None:
-                t0 = time.perf_counter()
-                self._embedder = self._load()
-                self.load_seconds += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            vecs = self._embedder.embed([t for _, t in todo])
-            self.seconds += time.perf_counter() - t0
-            self.embedded += len(todo)
-            for (k, _), v in zip(todo, vecs):
-                self.vectors[k] = v
-        if not texts:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
-        return np.vstack([self.vectors[k] for k in keys]).astype(np.float32)
-
-    def to_npz(self) -> bytes:
-        import numpy as np
-
-        keys = sorted(self.used)  # keep what the current index and questions use
-        buf = io.BytesIO()
-        np.savez(  # uncompressed: float vectors barely compress, and saving is 10x faster
-            
-            buf, keys=np.array(keys, dtype="<U32"), model=np.array(self.model_fp),
-            vectors=np.vstack([self.vectors[k] for k in keys]).astype(np.float32) if keys
-            else np.zeros((0, DIMENSION), dtype=np.float32),
-        )
-        return buf.getvalue()
+def quality_failures(evaluation: dict) -> list[str]:
+    """Why an index must not be published (empty: it may)."""
+    n = evaluation.get("questions", 0)
+    h5, h1 = evaluation.get("hit@5"), evaluation.get("hit@1")
+    if not n or h5 is None or h1 is None:
+        return ["no evaluation question could be asked of the index"]
+    failures = []
+    if h5 < MIN_HIT_AT_5:
+        failures.append(f"hit@5 {h5:.4f} < {MIN_HIT_AT_5} on {n} questions")
+    if h1 < MIN_HIT_AT_1:
+        failures.append(f"hit@1 {h1:.4f} < {MIN_HIT_AT_1} on {n} questions")
+    return failures
 
 
-def load_cache(lake, model_fp: str) -> dict:  # noqa: ANN001
-    import numpy as np
+def _json_safe(obj):  # noqa: ANN001, ANN202
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
 
-    if not lake.exists(CACHE_KEY):
-        return {}
-    try:
-        with np.load(io.BytesIO(lake.get_bytes(CACHE_KEY)), allow_pickle=False) as z:
-            if str(z["model"]) != model_fp:
-                return {}
-            return dict(zip(z["keys"].tolist(), z["vectors"]))
-    except (OSError, ValueError, KeyError):
-        return {}  # a damaged cache only costs a full re-embed
+
+def read_record(lake) -> dict | None:  # noqa: ANN001
+    return json.loads(lake.get_text(RECORD_KEY)) if lake.exists(RECORD_KEY) else None
+
+
+def read_meta(lake, prefix: str = INDEX_PREFIX) -> dict | None:  # noqa: ANN001
+    """The metadata of the published index (None: nothing published)."""
+    key = f"{prefix}/meta.json"
+    return json.loads(lake.get_text(key)) if lake.exists(key) else None
+
+
+def served_build_id(lake) -> str | None:  # noqa: ANN001
+    meta = read_meta(lake)
+    return meta.get("build_id") if meta and all(lake.exists(f"{INDEX_PREFIX}/{f}") for f in INDEX_FILES) else None
+
+
+def outputs_exist(lake) -> bool:  # noqa: ANN001
+    record = read_record(lake)
+    if record is None:
+        return False
+    return record.get("served_build_id") is None or served_build_id(lake) == record["served_build_id"]
+
+
+def _write_record(lake, record: dict) -> dict:  # noqa: ANN001
+    lake.put_text(RECORD_KEY, json.dumps(_json_safe(record), indent=1, sort_keys=True))
+    return record
 
 
 # ---------------------------------------------------------------- build
 
-def fingerprint(model_fp: str, chunks: list[dict], questions: list[dict]) -> str:
-    h = hashlib.sha256(f"{INDEX_VERSION}|{model_fp}".encode())
-    for c in chunks:
-        # the chunk text renders every fact of the product, so its hash covers the facts too
-        h.update(f"{c['stock_code']}|{c['content_hash']}|{c['search_text']}|{c['embed_text']}\n".encode())
-    h.update(json.dumps(questions, sort_keys=True).encode())
-    from ecommerce_platform.rag import evaluation, retrieval
+def evaluation_questions(records: list[dict]) -> list[dict]:
+    """The hand-written questions (eval_questions.json) and those generated from ``records``."""
+    from ecommerce_platform.rag import evaluation
 
-    for module in (retrieval, evaluation):  # the stored evaluation depends on their code
-        h.update(Path(module.__file__).read_bytes())
-    return h.hexdigest()
+    return evaluation.hand_written() + evaluation.generated(records)
 
 
-def read_meta(lake) -> dict | None:  # noqa: ANN001
-    key = f"{INDEX_PREFIX}/meta.json"
-    return json.loads(lake.get_text(key)) if lake.exists(key) else None
-
-
-def build_index(lake, records: list[dict], cache_dir: str | Path, markdown: str | None = None,  # noqa: ANN001
-                questions: list[dict] | None = None, force: bool = False) -> dict:
-    """Build (or reuse) the index of ``records``; returns its metadata (``reused``: nothing changed)."""
+def build_index(lake, records: list[dict], embeddings, markdown: str | None = None,  # noqa: ANN001
+                questions: list[dict] | None = None) -> dict:
+    """Build the index of ``records`` (the product_knowledge table), evaluate it, and publish it only if
+    it passes ``quality_failures``. Returns the build's record (also written to RECORD_KEY): ``status``
+    published / rejected / insufficient_data, the evaluation, the build's metadata."""
     import faiss
     import numpy as np
 
     from ecommerce_platform.rag import evaluation
-    from ecommerce_platform.rag.embedder import Embedder, ensure_model
-    from ecommerce_platform.rag.minilm_onnx import model_fingerprint
     from ecommerce_platform.rag.retrieval import Retriever
 
     t_start = time.perf_counter()
+    build_id = uuid.uuid4().hex[:12]
+    base = {"build_id": build_id, "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "served_build_id": served_build_id(lake)}
+    if not records:
+        return _write_record(lake, {**base, "status": INSUFFICIENT, "missing": {"products": {"needed": 1, "found": 0}},
+                                    "message": "products: needs 1, found 0"})
     if markdown is None:
         markdown = lake.get_text(KNOWLEDGE_MARKDOWN) if lake.exists(KNOWLEDGE_MARKDOWN) else render_markdown(records)
     chunks = make_chunks(markdown, records)
     if questions is None:
-        questions = evaluation.hand_written() + evaluation.generated(records)
-    model_fp = model_fingerprint()
-    fp = fingerprint(model_fp, chunks, questions)
-    previous = read_meta(lake)
-    if (not force and previous and previous.get("fingerprint") == fp
-            and lake.exists(f"{INDEX_PREFIX}/index.faiss") and lake.exists(f"{INDEX_PREFIX}/chunks.json")
-            and lake.exists(model_keys(model_fp)[0])):
-        return {**previous, "reused": True, "embedded": 0, "queries_embedded": 0,
-                "from_cache": previous.get("chunks", 0),
-                "embedding_seconds": 0.0, "build_seconds": round(time.perf_counter() - t_start, 3)}
+        questions = evaluation_questions(records)
 
-    fp_model, onnx_path, tok_path, model_built = ensure_model(lake, cache_dir)
-    cached = CachedEmbedder(fp_model, lambda: Embedder(onnx_path, tok_path), load_cache(lake, fp_model))
-    vectors = cached.embed([c["embed_text"] for c in chunks])
-    doc_embedded, doc_from_cache, doc_seconds = cached.embedded, cached.from_cache, cached.seconds
-    index = faiss.IndexFlatIP(DIMENSION)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    cache = embeddings.cache()
+    vectors = cache.embed([c["embed_text"] for c in chunks])
+    doc_embedded, doc_from_cache, doc_seconds = cache.embedded, cache.from_cache, cache.seconds
+    index = faiss.IndexFlatIP(embeddings.dimension)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
     # evaluation: hit@1 / hit@5 of the right product (question vectors come from the cache too)
     descriptions = {r["stock_code"]: r["description"] for r in records}
-    retriever = Retriever(chunks, index, cached.embed)
-    qvecs = cached.embed([q["question"] for q in questions])
+    retriever = Retriever(chunks, index, cache.embed)
+    qvecs = cache.embed([q["question"] for q in questions])
     qvec = {q["question"]: v for q, v in zip(questions, qvecs)}
     report = evaluation.evaluate(lambda text: retriever.search(text, k=5, query_vector=qvec[text]),
                                  questions, descriptions)
-
-    lake.put_bytes(CACHE_KEY, cached.to_npz())
+    cache.save()
+    model = {k: v for k, v in embeddings.describe().items() if k != "cache_dir"}
     meta = {
         "version": INDEX_VERSION,
-        "fingerprint": fp,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"name": "sentence-transformers/all-MiniLM-L6-v2", "runtime": "onnxruntime",
-                  "fingerprint": fp_model, "onnx_key": model_keys(fp_model)[0],
-                  "tokenizer_key": model_keys(fp_model)[1], "built_now": model_built},
+        "build_id": build_id,
+        "created_at": base["finished_at"],
+        "model": model,
         "products": len(records),
         "chunks": len(chunks),
-        "dimension": DIMENSION,
+        "dimension": embeddings.dimension,
         "index_type": "IndexFlatIP (cosine of L2-normalised vectors)",
         "embedded": doc_embedded,
         "from_cache": doc_from_cache,
-        "queries_embedded": cached.embedded - doc_embedded,
-        "embedding_seconds": round(cached.seconds, 3),
+        "queries_embedded": cache.embedded - doc_embedded,
+        "embedding_seconds": round(cache.seconds, 3),
         "document_embedding_seconds": round(doc_seconds, 3),
-        "model_load_seconds": round(cached.load_seconds, 3),
+        "model_load_seconds": round(cache.load_seconds, 3),
         "evaluation": report,
-        "reused": False,
+        "thresholds": {"hit@5": MIN_HIT_AT_5, "hit@1": MIN_HIT_AT_1, "questions": MIN_EVAL_QUESTIONS},
     }
-    staging = lake.staging_prefix(INDEX_PREFIX)
+    if report["questions"] < MIN_EVAL_QUESTIONS:
+        found = report["questions"]
+        return _write_record(lake, {
+            **base, "status": INSUFFICIENT, "meta": meta,
+            "missing": {"evaluation questions about indexed products": {"needed": MIN_EVAL_QUESTIONS, "found": found}},
+            "message": f"evaluation questions about indexed products: needs {MIN_EVAL_QUESTIONS}, found {found}"})
+    failures = quality_failures(report)
+    prefix = CANDIDATE_PREFIX if failures else INDEX_PREFIX
+    staging = lake.staging_prefix(prefix)
     lake.put_bytes(f"{staging}/index.faiss", faiss.serialize_index(index).tobytes())
     lake.put_text(f"{staging}/chunks.json", json.dumps(chunks, ensure_ascii=False))
     meta["build_seconds"] = round(time.perf_counter() - t_start, 3)
-    lake.put_text(f"{staging}/meta.json", json.dumps(meta, indent=1, ensure_ascii=False))
-    lake.publish_prefix(staging, INDEX_PREFIX)
-    return meta
+    lake.put_text(f"{staging}/meta.json", json.dumps(_json_safe(meta), indent=1, ensure_ascii=False))
+    lake.publish_prefix(staging, prefix)
+    return _write_record(lake, {**base, "status": REJECTED if failures else PUBLISHED, "failures": failures,
+                                "meta": meta, "served_build_id": served_build_id(lake), "uri": lake.uri(prefix)})
+
+
+def reevaluate(lake, warehouse, embeddings) -> dict:  # noqa: ANN001 - Lake, Warehouse, Embeddings
+    """The published index asked the evaluation questions again: hand-written ones and those generated
+    from the product_knowledge table (the facts it should hold, not its own chunks). Question vectors
+    come through the embedding cache. Returns {served_build_id, evaluation, failures}."""
+    from ecommerce_platform.rag import evaluation
+    from ecommerce_platform.rag.knowledge import read_knowledge
+    from ecommerce_platform.rag.store import IndexNotBuilt, open_index
+
+    served = served_build_id(lake)
+    if served is None:
+        return {"served_build_id": None, "evaluation": {}, "failures": ["no index is published"]}
+    records = read_knowledge(warehouse)
+    questions = evaluation_questions(records)
+    cache = embeddings.cache()
+    try:
+        retriever, _ = open_index(lake, embeddings, embed=cache.embed)
+    except IndexNotBuilt as exc:
+        return {"served_build_id": served, "evaluation": {}, "failures": [str(exc)]}
+    qvecs = cache.embed([q["question"] for q in questions]) if questions else []
+    qvec = {q["question"]: v for q, v in zip(questions, qvecs)}
+    report = evaluation.evaluate(lambda text: retriever.search(text, k=5, query_vector=qvec[text]), questions,
+                                 {r["stock_code"]: r["description"] for r in records})
+    return {"served_build_id": served, "evaluation": report, "failures": quality_failures(report)}

@@ -1,35 +1,38 @@
-"""Product knowledge: one document of facts per product, aggregated in SQL by the warehouse from the
-clean table ``transactions`` (sales are ``is_sale``: cancellations never count), stored as Parquet in the
-``rag/`` zone and rendered as one Markdown file a person can read (one ``##`` section per product).
+"""Product knowledge: one document of facts per product, aggregated in SQL by the warehouse, stored as
+Parquet in the ``rag/`` zone (table ``product_knowledge``) and rendered as one Markdown file a person can
+read (one ``##`` section per product).
+
+Units and money come from the analytics view ``sale_lines`` (the one place where the sales definition
+becomes amounts), aggregated as the view ``popular_products`` does: sales are ``is_sale`` (cancellations
+never count), returns ``is_return``, net revenue = gross sales - returns (a test holds the two to the
+same figures on the real file). Co-purchases and prices come from the clean table ``transactions``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 SQL_PACKAGE = "ecommerce_platform.rag"
 SQL_FILES = ("basket_ids.sql", "half_pairs.sql", "product_knowledge.sql")
 KNOWLEDGE_PREFIX = "rag/product_knowledge"
 KNOWLEDGE_TABLE = "product_knowledge"
 KNOWLEDGE_MARKDOWN = "rag/product_knowledge.md"
-KNOWLEDGE_MANIFEST = "rag/_manifests/product_knowledge.json"
-CLEAN_MANIFEST = "clean/_manifests/transactions.json"
-RENDER_VERSION = "1"
 
 # name, type, description (the neutral vocabulary of schema.py)
 KNOWLEDGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("stock_code", "string", "Product code"),
     ("description", "string", "Canonical description: the most frequent one on its sale lines"),
     ("other_names", "string", "Up to 3 other descriptions seen on its sale lines, ' / '-separated"),
-    ("units_sold", "bigint", "Units sold (is_sale lines)"),
-    ("revenue", "double", "Revenue of the sales, GBP"),
+    ("units_sold", "bigint", "Units sold (sale lines, is_sale)"),
+    ("gross_sales", "double", "Value of its sale lines, GBP (as popular_products.gross_sales)"),
+    ("units_returned", "bigint", "Units on its returned product lines (is_return)"),
+    ("returns_value", "double", "Value of its returned lines, GBP (as popular_products.returns_value)"),
+    ("net_revenue", "double", "gross_sales - returns_value, GBP (as popular_products.net_revenue)"),
     ("min_price", "double", "Lowest unit price of a sale, GBP"),
     ("max_price", "double", "Highest unit price of a sale, GBP"),
-    ("avg_price", "double", "Revenue / units sold, GBP"),
+    ("avg_price", "double", "gross_sales / units_sold, GBP"),
     ("sale_lines", "bigint", "Sale lines"),
     ("orders", "bigint", "Distinct invoices with a sale of it"),
     ("customers", "bigint", "Distinct known customers who bought it"),
@@ -37,51 +40,34 @@ KNOWLEDGE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("top_countries", "string", "Up to 3 countries with the most units, ', '-separated"),
     ("first_sale", "date", "Date of its first sale"),
     ("last_sale", "date", "Date of its last sale"),
-    ("units_returned", "bigint", "Units on returned (cancelled) product lines"),
-    ("return_rate", "double", "units_returned / units_sold"),
+    ("return_rate", "double", "units_returned / units_sold (4 decimals)"),
     ("bought_with", "string", "Up to 5 products most often on the same invoice, with invoice counts"),
 )
+INT_COLUMNS = ("units_sold", "units_returned", "sale_lines", "orders", "customers", "countries")
+FLOAT_COLUMNS = ("gross_sales", "returns_value", "net_revenue", "min_price", "max_price", "avg_price", "return_rate")
 
 
 @dataclass
 class KnowledgeResult:
     products: int
-    fingerprint: str
     engine_seconds: float
     markdown_chars: int
-    reused: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def sql_texts() -> list[str]:
-    # imported here: ``ecommerce_platform.resources`` loads Dagster, and the query path (``ecommerce ask``)
-    # uses this module's renderers without it
+    # imported here: the query path (``ecommerce ask``) uses this module's renderers without the SQL
     from ecommerce_platform.resources.sql_dialect import read_sql
 
     return [read_sql(SQL_PACKAGE, name) for name in SQL_FILES]
 
 
-def fingerprint(lake) -> str:  # noqa: ANN001 - Lake
-    """Inputs of the asset: the clean zone's own fingerprint (its manifest), the SQL and the renderer."""
-    h = hashlib.sha256(RENDER_VERSION.encode())
-    for text in sql_texts():
-        h.update(text.encode())
-    if lake.exists(CLEAN_MANIFEST):
-        h.update(str(json.loads(lake.get_text(CLEAN_MANIFEST)).get("fingerprint", "")).encode())
-    else:
-        h.update(str(time.time()).encode())  # unknown input: never reuse
-    return h.hexdigest()
+def catalog_table(warehouse) -> None:  # noqa: ANN001 - Warehouse
+    warehouse.register_table(KNOWLEDGE_TABLE, KNOWLEDGE_PREFIX, KNOWLEDGE_COLUMNS)
 
 
-def register(warehouse, lake) -> None:  # noqa: ANN001
-    warehouse.register_table(KNOWLEDGE_TABLE, lake, KNOWLEDGE_PREFIX, KNOWLEDGE_COLUMNS)
-
-
-def read_knowledge(warehouse, lake) -> list[dict]:  # noqa: ANN001
+def read_knowledge(warehouse) -> list[dict]:  # noqa: ANN001
     """The product documents as plain dicts (a few thousand rows: the aggregate, never the lake)."""
-    df = warehouse.query_df(f"SELECT * FROM {KNOWLEDGE_TABLE} ORDER BY stock_code", lake)
+    df = warehouse.query_df(f"SELECT * FROM {KNOWLEDGE_TABLE} ORDER BY stock_code")
     return records_from_frame(df)
 
 
@@ -97,9 +83,9 @@ def records_from_frame(df) -> list[dict]:  # noqa: ANN001 - pandas.DataFrame
                 v = None
             elif key in ("first_sale", "last_sale"):
                 v = str(v)[:10]
-            elif key in ("units_sold", "sale_lines", "orders", "customers", "countries", "units_returned"):
+            elif key in INT_COLUMNS:
                 v = int(v)
-            elif key in ("revenue", "min_price", "max_price", "avg_price", "return_rate"):
+            elif key in FLOAT_COLUMNS:
                 v = float(v)
             else:
                 v = str(v)
@@ -108,32 +94,58 @@ def records_from_frame(df) -> list[dict]:  # noqa: ANN001 - pandas.DataFrame
     return out
 
 
-def build_knowledge(warehouse, lake, force: bool = False) -> KnowledgeResult:  # noqa: ANN001
-    """Aggregate the facts per product (skipped when the clean zone and the SQL are unchanged),
-    write the Parquet table and the Markdown knowledge file."""
-    fp = fingerprint(lake)
-    if not force and lake.exists(KNOWLEDGE_MANIFEST) and lake.list(KNOWLEDGE_PREFIX):
-        previous = KnowledgeResult(**json.loads(lake.get_text(KNOWLEDGE_MANIFEST)))
-        if previous.fingerprint == fp and lake.exists(KNOWLEDGE_MARKDOWN):
-            previous.reused = True
-            register(warehouse, lake)
-            return previous
+def build_knowledge(warehouse) -> KnowledgeResult:  # noqa: ANN001 - Warehouse
+    """Aggregate the facts per product, publish the Parquet table and write the Markdown knowledge file."""
     basket_sql, pairs_sql, knowledge_sql = sql_texts()
     t0 = time.perf_counter()
     (rows,), _ = warehouse.run_transform(
-        lake,
         temps=[("basket_ids", basket_sql), ("half_pairs", pairs_sql)],
         outputs=[(knowledge_sql, KNOWLEDGE_PREFIX, ())],
     )
     seconds = time.perf_counter() - t0
-    register(warehouse, lake)
-    records = read_knowledge(warehouse, lake)
-    markdown = render_markdown(records)
-    lake.put_text(KNOWLEDGE_MARKDOWN, markdown)
-    result = KnowledgeResult(products=int(rows), fingerprint=fp, engine_seconds=round(seconds, 3),
-                             markdown_chars=len(markdown))
-    lake.put_text(KNOWLEDGE_MANIFEST, result.to_json())
-    return result
+    catalog_table(warehouse)
+    markdown = render_markdown(read_knowledge(warehouse))
+    warehouse.lake.put_text(KNOWLEDGE_MARKDOWN, markdown)
+    return KnowledgeResult(products=int(rows), engine_seconds=round(seconds, 3), markdown_chars=len(markdown))
+
+
+COMPARED = ("units_sold", "units_returned", "gross_sales", "returns_value", "net_revenue", "orders", "customers")
+
+
+def compare_with_sales(warehouse) -> dict:  # noqa: ANN001 - Warehouse
+    """The published product_knowledge against its figures counted again from the analytics view
+    ``sale_lines`` (sql/sales_by_product.sql): products missing or extra, and per product the figures
+    that differ (counts exactly, money to the penny)."""
+    from ecommerce_platform.resources.sql_dialect import read_sql
+
+    cols = ", ".join(("stock_code", *COMPARED))
+    ours = warehouse.query_df(f"SELECT {cols} FROM {KNOWLEDGE_TABLE}").set_index("stock_code")
+    sales = warehouse.query_df(read_sql(SQL_PACKAGE, "sales_by_product.sql")).set_index("stock_code")
+    problems: list[str] = []
+    missing, extra = sorted(set(sales.index) - set(ours.index)), sorted(set(ours.index) - set(sales.index))
+    if missing:
+        problems.append(f"{len(missing)} products with a sale are missing, e.g. {missing[:3]}")
+    if extra:
+        problems.append(f"{len(extra)} products have no sale in sale_lines, e.g. {extra[:3]}")
+    if ours.index.has_duplicates:
+        problems.append(f"{int(ours.index.duplicated().sum())} products appear more than once")
+    both = sorted(set(ours.index) & set(sales.index))
+    a = ours[~ours.index.duplicated()].loc[both]
+    b = sales.loc[both]
+    differing: set = set()
+    examples = []
+    for col in COMPARED:
+        tolerance = 0.005 if col in FLOAT_COLUMNS else 0
+        bad = (a[col].astype(float) - b[col].astype(float)).abs() > tolerance
+        if bad.any():
+            codes = list(a.index[bad.to_numpy()])
+            differing.update(codes)
+            problems.append(f"{col} differs for {len(codes)} products, e.g. {codes[:3]}")
+            code = codes[0]
+            examples.append({"stock_code": code, "column": col, "product_knowledge": float(a.at[code, col]),
+                             "sale_lines": float(b.at[code, col])})
+    return {"products": len(ours), "products_with_a_sale": len(sales), "products_differing": len(differing),
+            "problems": problems, "examples": examples}
 
 
 # ---------------------------------------------------------------- rendering
@@ -161,7 +173,7 @@ def fact_lines(rec: dict) -> list[str]:
         lines.append(f"- Also listed as: {one_line(rec['other_names'])}")
     lines += [
         f"- Units sold: {rec['units_sold']:,}",
-        f"- Revenue: {money(rec['revenue'])}",
+        f"- Gross sales: {money(rec['gross_sales'])}",
         f"- Unit price: {money(rec['min_price'])} to {money(rec['max_price'])} "
         f"(average {money(rec['avg_price'])})",
         f"- Orders: {rec['orders']:,}",
@@ -170,7 +182,9 @@ def fact_lines(rec: dict) -> list[str]:
         + (f" (most units: {one_line(rec['top_countries'])})" if rec.get("top_countries") else ""),
         f"- First sale: {rec['first_sale']}",
         f"- Last sale: {rec['last_sale']}",
-        f"- Units returned: {rec['units_returned']:,} (return rate {rec['return_rate']:.1%})",
+        f"- Units returned: {rec['units_returned']:,} (return rate {rec['return_rate']:.1%}, "
+        f"{money(rec['returns_value'])})",
+        f"- Net revenue: {money(rec['net_revenue'])}",
     ]
     if rec.get("bought_with"):
         lines.append(f"- Most often bought with: {one_line(rec['bought_with'])}")
@@ -185,6 +199,7 @@ def render_markdown(records: list[dict]) -> str:
     intro = (
         "# Product knowledge\n\n"
         "Facts per product from the clean sales (cancellations excluded; returns counted "
-        "separately). Figures in GBP. One section per product.\n"
+        "separately; net revenue = gross sales - returns, as in the analytics views). Figures in GBP. "
+        "One section per product.\n"
     )
     return intro + "\n" + "\n".join(render_product(r) for r in records)

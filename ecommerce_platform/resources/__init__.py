@@ -58,6 +58,8 @@ def build_warehouse(settings: Settings, lake: Lake | None = None, env_vars: bool
 
 def build_resources(settings: Settings | None = None, env_vars: bool = False) -> dict:
     """The resources of the deployment ``settings`` describe (``load_settings()`` by default)."""
+    from ecommerce_platform.resources.embeddings import build_embeddings
+    from ecommerce_platform.resources.llm import build_llm
     from ecommerce_platform.resources.stream import build_stream
 
     settings = settings or load_settings()
@@ -66,4 +68,6 @@ def build_resources(settings: Settings | None = None, env_vars: bool = False) ->
         "lake": lake,
         "warehouse": build_warehouse(settings, lake, env_vars),
         "stream": build_stream(settings),
+        "embeddings": build_embeddings(settings, env_vars),
+        "llm": build_llm(settings, env_vars),
     }

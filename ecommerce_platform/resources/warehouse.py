@@ -331,6 +331,10 @@ class DuckDBWarehouse(Warehouse):
             with contextlib.suppress(ValueError):
                 current = json.loads(self.lake.get_text(key))
         if current and current.get("sql") == select_sql:
+            if self._catalog_seen.get(name) != select_sql:  # this connection has not bound it (yet)
+                with contextlib.suppress(Exception), self.connect() as con:
+                    con.execute(f"CREATE OR REPLACE VIEW {ident(name)} AS {select_sql}")
+                    self._catalog_seen[name] = select_sql
             if self.publish_file and not Path(self.path).exists():
                 self.publish()
             return

@@ -50,3 +50,94 @@ def run_sql(transactions: pd.DataFrame, sql: str) -> pd.DataFrame:
 @pytest.fixture
 def transactions() -> pd.DataFrame:
     return make_transactions()
+
+
+# ------------------------------------------------------------------------------------ platform helpers
+MAX_METADATA_BYTES = 50_000
+
+
+def metadata_bytes(result, key: str) -> int:
+    """Serialized size of the last materialization's metadata of ``key`` in a run ``result``."""
+    from dagster._serdes import serialize_value
+
+    mat = result.asset_materializations_for_node(key)[-1]
+    return len(serialize_value(mat.metadata).encode())
+
+
+def meta(result, key: str) -> dict:
+    return {k: v.value for k, v in result.asset_materializations_for_node(key)[-1].metadata.items()}
+
+
+def checks(result) -> dict:
+    return {c.check_name: c for c in result.get_asset_check_evaluations()}
+
+
+def query(sql: str) -> pd.DataFrame:
+    """``sql`` on a new warehouse of the current environment: a resource object that ran before a
+    materialization may see the catalog as it was (other objects' changes show within its catalog TTL)."""
+    from ecommerce_platform.resources import build_resources
+
+    return build_resources()["warehouse"].query_df(sql)
+
+
+def publish_table(warehouse, name: str, prefix: str, df: pd.DataFrame, columns) -> None:
+    """Crafted input: ``df`` written as the Parquet of table ``name`` (replacing it) and registered."""
+    import io
+
+    lake = warehouse.lake
+    buf = io.BytesIO()
+    df[[c for c, _, _ in columns]].to_parquet(buf, index=False)
+    staging = lake.staging_prefix(prefix)
+    lake.put_bytes(f"{staging}/part-0.parquet", buf.getvalue())
+    lake.publish_prefix(staging, prefix)
+    warehouse.register_table(name, prefix, columns)
+
+
+TX_COLUMNS = (
+    ("invoice_no", "string", ""), ("stock_code", "string", ""), ("description", "string", ""),
+    ("quantity", "bigint", ""), ("invoice_ts", "timestamp", ""), ("unit_price", "double", ""),
+    ("customer_id", "string", ""), ("country", "string", ""), ("line_total", "double", ""),
+    ("is_cancellation", "boolean", ""), ("is_product", "boolean", ""), ("is_guest", "boolean", ""),
+    ("is_sale", "boolean", ""), ("is_return", "boolean", ""),
+)
+
+
+def publish_transactions(warehouse, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A small clean table ``transactions`` (what the predict path reads the customers' history from)."""
+    df = make_transactions() if df is None else df
+    df = df.assign(invoice_ts=df["invoice_ts"].astype("datetime64[us]"))
+    publish_table(warehouse, "transactions", "clean/transactions", df, TX_COLUMNS)
+    return df
+
+
+def lake_files(lake, prefix: str) -> dict[str, bytes]:
+    """Every object under ``prefix`` with its bytes (to prove nothing new was served)."""
+    return {k: lake.get_bytes(k) for k in lake.list(prefix)}
+
+
+def write_online_retail(path, months: tuple[str, ...], customers: int, products: int = 40, seed: int = 0) -> None:
+    """A generated source file in the "Online Retail" layout (InvoiceNo, StockCode, ...) over ``months``
+    (YYYY-MM), ``customers`` known customers, a few guest checkouts and returns."""
+    rng = np.random.RandomState(seed)
+    adjectives = ["RED", "BLUE", "VINTAGE", "GIANT", "MINI", "PINK", "RETRO", "RUSTIC", "GLASS", "PAPER"]
+    nouns = ["MUG", "LANTERN", "TEAPOT", "GARLAND", "CUSHION", "CLOCK", "DOORSTOP", "UMBRELLA", "NOTEBOOK", "CANDLE"]
+    names = [f"{adjectives[i % 10]} {nouns[(i // 10 + i) % 10]} {['SET', 'LARGE', 'SMALL', 'BOX'][i % 4]}"
+             for i in range(products)]
+    rows, inv = [], 560000
+    for month in months:
+        start = pd.Timestamp(f"{month}-01 08:00")
+        for c in range(customers):
+            for _ in range(int(rng.randint(1, 3))):
+                inv += 1
+                ts = start + pd.Timedelta(days=int(rng.randint(0, 27)), minutes=int(rng.randint(0, 600)))
+                cid = None if c % 9 == 8 else float(13000 + c)
+                for p in rng.choice(products, size=int(rng.randint(1, 6)), replace=False):
+                    rows.append((str(inv), f"8{p:04d}", names[p], int(rng.randint(1, 24)),
+                                 ts.strftime("%Y-%m-%d %H:%M:%S"), float(rng.choice([0.85, 1.65, 2.95, 4.25])),
+                                 cid, "United Kingdom" if c % 4 else "France"))
+                if rng.rand() < 0.1 and cid is not None:
+                    inv += 1
+                    rows.append((f"C{inv}", rows[-1][1], rows[-1][2], -1, (ts + pd.Timedelta(days=1)).strftime(
+                        "%Y-%m-%d %H:%M:%S"), rows[-1][5], cid, rows[-1][7]))
+    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+                                "CustomerID", "Country"]).to_parquet(path, index=False)

@@ -176,3 +176,53 @@ def test_als_beats_popularity_on_structured_data_and_serves_cold_start(tmp_path)
     assert model.similar("p001", n=3)["items"][0]["stock_code"] != "P001"
     with pytest.raises(rec.UnknownItemError, match="unknown stock code 'NOPE'"):
         model.similar("nope")
+
+
+# ----------------------------------------------------------------------------- too little data
+def test_classifier_on_two_months_says_what_is_missing_and_keeps_the_served_model(tmp_path):
+    from ecommerce_platform.ml import runs
+    from ecommerce_platform.resources.lake import LocalLake
+
+    lake = LocalLake(path=str(tmp_path / "lake"))
+    settings = clf.ClassifierSettings(label_threshold_gbp=600, test_months=2, validation_months=2, max_iter=20)
+    record, run = clf.run_and_publish(lake, _invoice_frame(), settings)
+    assert record["status"] == runs.SERVED and run is not None
+    served = {k: lake.get_bytes(k) for k in lake.list(clf.CURRENT_PREFIX)}
+
+    two_months = _invoice_frame()
+    two_months = two_months[two_months.invoice_month <= 201102]
+    with pytest.raises(runs.InsufficientData) as exc:
+        clf.train_and_evaluate(two_months, settings)
+    assert exc.value.missing == {"invoice months (train + validation + test)": {"needed": 5, "found": 2}}
+    record, run = clf.run_and_publish(lake, two_months, settings)
+    assert run is None and record["status"] == runs.INSUFFICIENT
+    assert record["missing"] == exc.value.missing and record["served_run_id"] == clf.served_run_id(lake)
+    assert {k: lake.get_bytes(k) for k in lake.list(clf.CURRENT_PREFIX)} == served
+    assert runs.read_record(lake, clf.MODEL_PREFIX)["status"] == runs.INSUFFICIENT
+
+
+def test_classifier_needs_both_classes_in_every_slice():
+    df = _invoice_frame()
+    missing = clf.data_problems(df, clf.ClassifierSettings(label_threshold_gbp=1e9, test_months=2, validation_months=2))
+    assert missing["test invoices >= 1e+09 GBP"] == {"needed": clf.MIN_CLASS_ROWS, "found": 0}
+    assert set(missing) == {f"{s} invoices >= 1e+09 GBP" for s in ("train", "validation", "test")}
+    assert clf.data_problems(df, clf.ClassifierSettings(label_threshold_gbp=600, test_months=2, validation_months=2)) == {}
+
+
+def test_segments_and_als_on_too_few_customers_say_what_is_missing():
+    from ecommerce_platform.ml import runs
+
+    few = _customers(per=5)  # 20 customers with net spend
+    with pytest.raises(runs.InsufficientData) as exc:
+        seg.fit_segments(few, seg.SegmentSettings(k=4))
+    (what, numbers), = exc.value.missing.items()
+    assert "customers with net spend" in what and numbers == {"needed": 4 * seg.MIN_CUSTOMERS_PER_SEGMENT, "found": 20}
+
+    with pytest.raises(runs.InsufficientData) as exc:
+        rec.train_and_evaluate(_interactions(users=30))
+    missing = exc.value.missing
+    test_users = missing["test customers (last invoice holds a product new to them)"]
+    assert test_users["needed"] == rec.MIN_EVAL_USERS and test_users["found"] < rec.MIN_EVAL_USERS
+    with pytest.raises(runs.InsufficientData) as exc:
+        rec.train_and_evaluate(_interactions().iloc[0:0])
+    assert exc.value.missing == {"interactions": {"needed": 1, "found": 0}}

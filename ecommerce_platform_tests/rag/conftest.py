@@ -1,4 +1,4 @@
-"""Fixtures of the RAG tests: small generated product documents and a session-wide model cache."""
+"""Fixtures of the RAG tests: small generated product documents and a session-wide embeddings cache."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ NOUN = ["mug", "lantern", "teapot", "garland", "cushion", "clock", "doorstop", "
 
 
 def make_record(i: int, description: str, **over) -> dict:
+    gross = round(250.5 + 3.25 * i, 2)
+    returned = round(0.85 * (i % 4), 2)
     rec = {
         "stock_code": f"{10000 + i}", "description": description, "other_names": None,
-        "units_sold": 100 + 7 * i, "revenue": round(250.5 + 3.25 * i, 2), "min_price": 0.85,
-        "max_price": 2.5, "avg_price": 1.65, "sale_lines": 20 + i, "orders": 18 + i, "customers": 9 + i,
-        "countries": 1 + i % 5, "top_countries": "United Kingdom, France", "first_sale": "2010-12-01",
-        "last_sale": "2011-12-09", "units_returned": i % 4, "return_rate": round((i % 4) / (100 + 7 * i), 4),
+        "units_sold": 100 + 7 * i, "gross_sales": gross, "units_returned": i % 4, "returns_value": returned,
+        "net_revenue": round(gross - returned, 2), "min_price": 0.85, "max_price": 2.5, "avg_price": 1.65,
+        "sale_lines": 20 + i, "orders": 18 + i, "customers": 9 + i, "countries": 1 + i % 5,
+        "top_countries": "United Kingdom, France", "first_sale": "2010-12-01", "last_sale": "2011-12-09",
+        "return_rate": round((i % 4) / (100 + 7 * i), 4),
         "bought_with": f"{10000 + (i + 1) % 200} SOMETHING ELSE (3 orders)",
     }
     rec.update(over)
@@ -47,5 +50,35 @@ def records() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory):
-    """One local folder where the ONNX graph is built once per session (every test lake copies it)."""
+    """One cache folder for the session: the ONNX graph is built once, vectors are shared."""
     return tmp_path_factory.mktemp("rag_model_cache")
+
+
+@pytest.fixture(scope="session")
+def embeddings(model_cache):
+    """The embeddings resource with the session's cache folder."""
+    from ecommerce_platform.resources.embeddings import Embeddings
+
+    return Embeddings(cache_dir=str(model_cache))
+
+
+def seeded_embeddings(cache_dir, embeddings):
+    """An embeddings resource with its own (empty) cache folder, given the session's built ONNX graph
+    (building it again costs seconds, and it is not what these tests are about)."""
+    import shutil
+    from pathlib import Path
+
+    from ecommerce_platform.resources.embeddings import Embeddings
+
+    onnx_path, _ = embeddings.onnx_path()
+    target = Path(cache_dir) / "models" / onnx_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_path, target)
+    return Embeddings(cache_dir=str(cache_dir))
+
+
+def truth_questions(records: list[dict]) -> list[dict]:
+    """Evaluation questions generated from ``records`` (the facts the index should hold)."""
+    from ecommerce_platform.rag.evaluation import generated
+
+    return generated(records)

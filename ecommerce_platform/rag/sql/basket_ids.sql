@@ -1,6 +1,7 @@
--- Distinct (invoice, product) of sales with integer ids: they make the co-purchase self-join
--- (tens of millions of pairs on the real file) several times cheaper than joining on strings.
+-- Distinct (invoice, product) of sales (the analytics view `sale_lines`, is_sale) with integer ids: they
+-- make the co-purchase self-join (tens of millions of pairs on the real file) several times cheaper
+-- than joining on strings.
 SELECT CAST(dense_rank() OVER (ORDER BY invoice_no) AS BIGINT) AS inv,
        CAST(dense_rank() OVER (ORDER BY stock_code) AS BIGINT) AS prod,
        stock_code
-FROM (SELECT DISTINCT invoice_no, stock_code FROM transactions WHERE is_sale) AS baskets
+FROM (SELECT DISTINCT invoice_no, stock_code FROM sale_lines WHERE is_sale) AS baskets

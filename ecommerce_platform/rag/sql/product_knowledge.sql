@@ -1,12 +1,16 @@
--- One row of facts per product (stock code with at least one sale), from the clean table `transactions`.
--- Sales are `is_sale` (never cancellations); returns are `is_return` product lines.
+-- One row of facts per product (stock code with at least one sale). Units and money come from the
+-- analytics view `sale_lines` (analytics/sql/sale_lines.sql), THE place where the sales definition is
+-- turned into amounts, aggregated as the view `popular_products` does: units_sold and gross_sales from
+-- sale lines (is_sale: never cancellations), units_returned and returns_value from return lines
+-- (is_return), net_revenue = gross_sales - returns_value, orders = distinct invoices with a sale line,
+-- customers = distinct known customers with one, return_rate = units_returned / units_sold (4 decimals).
+-- Unit prices are not amounts: min/max price come from the sale lines of the clean table `transactions`.
 -- Runs after the temporary relations of basket_ids.sql and half_pairs.sql (warehouse.run_transform), which
 -- are materialised once: the co-purchase self-join is the expensive part.
 -- DuckDB dialect kept portable to Trino/Athena (tests: parse_trino(to_trino(this file))).
 WITH sales AS (
-    SELECT invoice_no, stock_code, description, quantity, unit_price, line_total, customer_id, country,
-           invoice_date
-    FROM transactions
+    SELECT invoice_no, stock_code, description, units_sold, sale_amount, customer_id, country, invoice_date
+    FROM sale_lines
     WHERE is_sale
 ),
 names AS (
@@ -27,10 +31,8 @@ other_names AS (
 ),
 facts AS (
     SELECT stock_code,
-           sum(quantity) AS units_sold,
-           round(sum(line_total), 2) AS revenue,
-           min(unit_price) AS min_price,
-           max(unit_price) AS max_price,
+           sum(units_sold) AS units_sold,
+           sum(sale_amount) AS gross_sales,
            count(*) AS sale_lines,
            count(DISTINCT invoice_no) AS orders,
            count(DISTINCT customer_id) AS customers,
@@ -40,9 +42,15 @@ facts AS (
     FROM sales
     GROUP BY stock_code
 ),
+prices AS (
+    SELECT stock_code, min(unit_price) AS min_price, max(unit_price) AS max_price
+    FROM transactions
+    WHERE is_sale
+    GROUP BY stock_code
+),
 country_units AS (
     SELECT stock_code, country,
-           row_number() OVER (PARTITION BY stock_code ORDER BY sum(quantity) DESC, country) AS rn
+           row_number() OVER (PARTITION BY stock_code ORDER BY sum(units_sold) DESC, country) AS rn
     FROM sales
     GROUP BY stock_code, country
 ),
@@ -53,9 +61,9 @@ top_countries AS (
     GROUP BY stock_code
 ),
 returns AS (
-    SELECT stock_code, sum(-quantity) AS units_returned
-    FROM transactions
-    WHERE is_return AND is_product
+    SELECT stock_code, sum(units_returned) AS units_returned, sum(return_amount) AS returns_value
+    FROM sale_lines
+    WHERE is_return
     GROUP BY stock_code
 ),
 product_ids AS (
@@ -93,10 +101,13 @@ SELECT f.stock_code,
        coalesce(c.description, f.stock_code) AS description,
        o.other_names,
        CAST(f.units_sold AS BIGINT) AS units_sold,
-       CAST(f.revenue AS DOUBLE) AS revenue,
-       CAST(f.min_price AS DOUBLE) AS min_price,
-       CAST(f.max_price AS DOUBLE) AS max_price,
-       CAST(round(f.revenue / f.units_sold, 2) AS DOUBLE) AS avg_price,
+       CAST(f.gross_sales AS DOUBLE) AS gross_sales,
+       CAST(coalesce(r.units_returned, 0) AS BIGINT) AS units_returned,
+       CAST(coalesce(r.returns_value, 0) AS DOUBLE) AS returns_value,
+       CAST(f.gross_sales - coalesce(r.returns_value, 0) AS DOUBLE) AS net_revenue,
+       CAST(p.min_price AS DOUBLE) AS min_price,
+       CAST(p.max_price AS DOUBLE) AS max_price,
+       CAST(round(CAST(f.gross_sales AS DOUBLE) / f.units_sold, 2) AS DOUBLE) AS avg_price,
        CAST(f.sale_lines AS BIGINT) AS sale_lines,
        CAST(f.orders AS BIGINT) AS orders,
        CAST(f.customers AS BIGINT) AS customers,
@@ -104,12 +115,12 @@ SELECT f.stock_code,
        t.top_countries,
        f.first_sale,
        f.last_sale,
-       CAST(coalesce(r.units_returned, 0) AS BIGINT) AS units_returned,
-       CAST(round(coalesce(r.units_returned, 0) * 1.0 / f.units_sold, 4) AS DOUBLE) AS return_rate,
+       CAST(round(CAST(coalesce(r.units_returned, 0) AS DOUBLE) / f.units_sold, 4) AS DOUBLE) AS return_rate,
        b.bought_with
 FROM facts AS f
 LEFT JOIN canonical AS c ON c.stock_code = f.stock_code
 LEFT JOIN other_names AS o ON o.stock_code = f.stock_code
+LEFT JOIN prices AS p ON p.stock_code = f.stock_code
 LEFT JOIN top_countries AS t ON t.stock_code = f.stock_code
 LEFT JOIN returns AS r ON r.stock_code = f.stock_code
 LEFT JOIN bought_with AS b ON b.stock_code = f.stock_code
