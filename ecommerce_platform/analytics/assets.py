@@ -1,159 +1,185 @@
-"""Analytics layer: ``athena_views`` (the analytics views in the warehouse), ``sales_dashboard``
-(charts + HTML page replacing the QuickSight pictures) and the checks that guard the views."""
+"""Analytics layer: one asset per analytics view (``sale_lines`` on the clean table, the eight others
+on ``sale_lines``), created in the warehouse by one multi-asset that can run any subset of them,
+``sales_dashboard`` (PNG charts + one HTML page in the lake's analytics zone), and the checks that
+guard the views (blocking: a failing one stops the dashboard and every other consumer in the run)."""
 
 
 import dagster as dg
 
-from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.analytics.dashboard import VIEWS_READ
+from ecommerce_platform.analytics.views import RECONCILED_VIEWS, VIEWS, view_deps, view_description
+from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
+from ecommerce_platform.recompute import code_version, files_exist, previous_if_fresh
 from ecommerce_platform.resources.warehouse import Warehouse
 
+PACKAGE = "ecommerce_platform.analytics"
 # Plausible range of total net revenue (GBP). The reference data set has ~9.8m; a run far outside
 # this range means a broken sales definition (e.g. cancellations summed in) or a truncated load.
 NET_REVENUE_MIN = 1.0
 NET_REVENUE_MAX = 1e9
 MAX_RETURN_SHARE = 0.5  # returns above half of gross sales is not a plausible business
-VIEW_TAGS = {"layer": "analytics"}
+AOV_MIN, AOV_MAX = 1.0, 100_000.0
+DASHBOARD_CODE = ("dashboard.py", "views.py")
 
 
-@dg.asset(
-    key="athena_views",
-    deps=["clean_parquet"],
-    group_name="analytics",
-    pool="zone_analytics",
-    kinds={"athena", "duckdb", "sql"},
-    code_version="1",
-    description="The analytics views (daily, monthly, product, country, customer sales and returns), "
-    "defined once in SQL and created in the warehouse: DuckDB views locally, Athena views over Glue in aws.",
-    owners=["team:data-platform"],
-    tags=VIEW_TAGS,
-)
-def athena_views(
-    context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    from ecommerce_platform.analytics.views import build_views
+def view_code_version(name: str) -> str:
+    """The view's SQL file and the Python that creates and describes it."""
+    return code_version(PACKAGE, "views.py", "lineage.py", "metadata.py", f"sql/{name}.sql")
 
-    result = build_views(warehouse, lake)
-    if result.reused:
-        context.log.info("clean data and view SQL unchanged: views re-created, figures reused")
-    h = result.headline
-    counts = "\n".join(f"| {v} | {n:,} |" for v, n in result.row_counts.items())
-    previews = "\n\n".join(f"**{v}**\n\n{md}" for v, md in result.previews.items())
-    return dg.MaterializeResult(
-        metadata={
-            "views": ", ".join(result.views),
-            "engine": result.engine,
-            "net_revenue_gbp": dg.MetadataValue.float(h["net_revenue"]),
-            "gross_sales_gbp": dg.MetadataValue.float(h["gross_sales"]),
-            "returns_gbp": dg.MetadataValue.float(h["returns_value"]),
-            "orders": dg.MetadataValue.int(h["orders"]),
-            "customers": dg.MetadataValue.int(h["customers"]),
-            "period": f"{h['first_day']} to {h['last_day']}",
-            "dagster/row_count": dg.MetadataValue.int(result.row_counts.get("daily_sales", 0)),
-            "row_counts": dg.MetadataValue.md("| view | rows |\n|---|---:|\n" + counts),
-            "net_revenue_by_view": dg.MetadataValue.json(result.totals),
-            "preview": dg.MetadataValue.md(previews),
-            "create_seconds": dg.MetadataValue.float(result.create_seconds),
-            "query_seconds": dg.MetadataValue.float(result.query_seconds),
-            "reused_previous_output": result.reused,
-        },
-        data_version=dg.DataVersion(result.fingerprint[:16]),
+
+def _view_spec(name: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        name,
+        deps=view_deps(name),
+        description=f"View `{name}`: {view_description(name)}",
+        kinds={"sql", "view"},
+        code_version=view_code_version(name),
+        tags={ENGINE_TAG: "warehouse"},
+        metadata={"dagster/table_name": name},
     )
+
+
+@dg.multi_asset(
+    specs=[_view_spec(v) for v in VIEWS],
+    can_subset=True,
+    pool=WRITER_POOL,
+    name="analytics_views",
+    description="The analytics views, each defined by its SQL file and created in the warehouse "
+    "(DuckDB views in the published catalog locally, Athena views over Glue in aws).",
+)
+def analytics_views(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    from ecommerce_platform.analytics.metadata import view_metadata
+    from ecommerce_platform.analytics.views import create_view, view_queryable
+
+    for name in VIEWS:  # in creation order: a view after what it reads
+        key = dg.AssetKey(name)
+        if key not in context.selected_asset_keys:
+            continue
+        previous = previous_if_fresh(context, key, exists=lambda n=name: view_queryable(warehouse, n))
+        if previous is not None:
+            yield previous
+            continue
+        create_view(warehouse, name)
+        yield dg.MaterializeResult(asset_key=key, metadata=view_metadata(warehouse, name))
 
 
 @dg.asset(
     key="sales_dashboard",
-    deps=["athena_views"],
-    group_name="analytics",
-    pool="zone_analytics",
-    kinds={"html", "python"},
-    code_version="1",
-    description="The sales dashboard (daily sales, monthly trend, top products, sales by country, "
-    "top customers) as PNG charts and one self-contained HTML page in the lake's analytics zone.",
-    owners=["team:data-platform"],
-    tags=VIEW_TAGS,
+    deps=list(VIEWS_READ),
+    pool=WRITER_POOL,
+    kinds={"html", "matplotlib"},
+    tags={ENGINE_TAG: "warehouse"},
+    code_version=code_version(PACKAGE, *DASHBOARD_CODE),
+    description="The sales dashboard (daily sales, monthly trend, top products, sales by country, top "
+    "customers): PNG charts and one HTML page referring to them, in the lake's analytics/dashboard/.",
 )
-def sales_dashboard(
-    context: dg.AssetExecutionContext, lake: Lake, warehouse: Warehouse
-) -> dg.MaterializeResult:
-    from ecommerce_platform.analytics.dashboard import build_dashboard, metadata_markdown
+def sales_dashboard(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    from ecommerce_platform.analytics.dashboard import CHARTS, build_dashboard, output_keys
+    from ecommerce_platform.analytics.metadata import location as _location
 
-    result, charts = build_dashboard(warehouse, lake)
-    if result.reused:
-        context.log.info("inputs unchanged: the previous dashboard is reused")
-    return dg.MaterializeResult(
-        metadata={
-            "dashboard": dg.MetadataValue.md(metadata_markdown(charts, result.kpis)),
-            "uri": dg.MetadataValue.path(lake.uri(result.html_key)),
-            "charts": [lake.uri(k) for k in result.chart_keys.values()],
-            "net_revenue_gbp": dg.MetadataValue.float(result.kpis["net_revenue"]),
-            "top_products": dg.MetadataValue.md(result.tables.get("Top 10 products", "")),
-            "reused_previous_output": result.reused,
-        },
-        data_version=dg.DataVersion(result.fingerprint[:16]),
-    )
+    lake = warehouse.lake
+    previous = previous_if_fresh(context, exists=files_exist(lake, *output_keys()))
+    if previous is not None:
+        return previous
+    result = build_dashboard(warehouse)
+    k = result.kpis
+    top = result.top_products
+    metadata: dict = {
+        "dashboard": _location(lake, result.html_key),
+        "dagster/uri": _location(lake, result.html_key),
+        **{f"chart/{name}": _location(lake, key) for name, key in result.chart_keys.items()},
+        "net_revenue_gbp": dg.MetadataValue.float(k["net_revenue"]),
+        "gross_sales_gbp": dg.MetadataValue.float(k["gross_sales"]),
+        "returns_gbp": dg.MetadataValue.float(k["returns_value"]),
+        "avg_order_value_gbp": dg.MetadataValue.float(k["avg_order_value"]),
+        "orders": dg.MetadataValue.int(k["orders"]),
+        "customers": dg.MetadataValue.int(k["customers"]),
+        "countries": dg.MetadataValue.int(k["countries"]),
+        "unspecified_country_net_revenue_gbp": dg.MetadataValue.float(result.unspecified_country_net),
+        "period": f"{k['first_day']} to {k['last_day']}",
+        "charts": dg.MetadataValue.int(len(CHARTS)),
+    }
+    if top:
+        metadata["top_products"] = dg.MetadataValue.table(
+            records=[dg.TableRecord(r) for r in top],
+            schema=dg.TableSchema(columns=[dg.TableColumn("revenue_rank", "int"), dg.TableColumn("stock_code"),
+                                           dg.TableColumn("description"), dg.TableColumn("units_sold", "int"),
+                                           dg.TableColumn("net_revenue", "float")]))
+    return dg.MaterializeResult(metadata=metadata)
 
 
-# ------------------------------------------------------------------------------------- checks
-def _num(df):  # noqa: ANN001, ANN202
-    from ecommerce_platform.analytics.views import numeric
-
-    return numeric(df).iloc[0]
-
-
+# ------------------------------------------------------------------------------------------ checks
+# Each check recounts from the views as the warehouse answers them now, not from what the asset reported.
 @dg.asset_check(
-    asset="athena_views", blocking=True,
-    description="Net revenue adds up to the penny across daily_sales, daily_sales_by_country, "
-    "monthly_sales, sales_by_country, popular_products and sales_kpis",
+    asset="sales_kpis", blocking=True,
+    additional_deps=list(RECONCILED_VIEWS),
+    description="Net revenue adds up to the penny across daily_sales, daily_sales_by_country, monthly_sales, "
+    "popular_products and sales_by_country, and equals sales_kpis' total",
 )
-def views_reconcile(lake: Lake, warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.analytics.views import RECONCILED_VIEWS
+def views_reconcile(warehouse: Warehouse) -> dg.AssetCheckResult:
+    from ecommerce_platform.analytics.views import net_revenue_cents
 
-    # DECIMAL sums: exact in both engines. Differences are computed in SQL, in cents.
-    sums = ", ".join(f"(SELECT SUM(net_revenue) FROM {v}) AS {v}" for v in RECONCILED_VIEWS)
-    row = _num(warehouse.query_df(f"SELECT {sums}, (SELECT net_revenue FROM sales_kpis) AS sales_kpis", lake))
-    cents = {k: int(round(float(row[k]) * 100)) for k in (*RECONCILED_VIEWS, "sales_kpis")}
+    cents = net_revenue_cents(warehouse)
     reference = cents["sales_kpis"]
-    diffs = {k: (c - reference) / 100 for k, c in cents.items() if c != reference}
+    diffs = {k: round((c - reference) / 100, 2) for k, c in cents.items() if c != reference}
     return dg.AssetCheckResult(
         passed=not diffs,
-        metadata={"net_revenue_gbp": reference / 100, "differences_gbp": str(diffs or "none")},
+        metadata={"net_revenue_gbp": dg.MetadataValue.float(reference / 100),
+                  "net_revenue_gbp_by_view": dg.MetadataValue.json({k: c / 100 for k, c in cents.items()}),
+                  "differences_gbp": dg.MetadataValue.json(diffs)},
     )
 
 
-@dg.asset_check(asset="athena_views", blocking=True, description="Every analytics view has rows")
-def views_not_empty(lake: Lake, warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.analytics.views import VIEWS
+# sales_kpis always has its one row (an aggregate): it is empty when that row holds no sale
+NOT_EMPTY_WHERE = {"sales_kpis": "orders > 0"}
 
-    counts = ", ".join(f"(SELECT COUNT(*) FROM {v}) AS {v}" for v in VIEWS)
-    row = _num(warehouse.query_df(f"SELECT {counts}", lake))
-    rows = {v: int(row[v]) for v in VIEWS}
-    empty = [v for v, n in rows.items() if n == 0]
-    return dg.AssetCheckResult(
-        passed=not empty, metadata={"empty_views": ", ".join(empty) or "none", "row_counts": rows}
-    )
+
+def _not_empty_check(view: str) -> dg.AssetChecksDefinition:
+    where = NOT_EMPTY_WHERE.get(view)
+
+    @dg.asset_check(asset=view, name=f"{view}_not_empty", blocking=True,
+                    description=f"The view {view} has rows" + (f" (with {where})" if where else ""))
+    def _check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        sql = f"SELECT COUNT(*) AS n FROM {view}" + (f" WHERE {where}" if where else "")
+        rows = int(warehouse.query_df(sql).iloc[0]["n"])
+        return dg.AssetCheckResult(passed=rows > 0, metadata={"rows": dg.MetadataValue.int(rows)})
+
+    return _check
+
+
+NOT_EMPTY_CHECKS = [_not_empty_check(v) for v in VIEWS]
 
 
 @dg.asset_check(
-    asset="athena_views", blocking=True,
+    asset="sales_kpis", blocking=True,
     description=f"Net revenue between £{NET_REVENUE_MIN:,.0f} and £{NET_REVENUE_MAX:,.0f}, returns at most "
-    f"{MAX_RETURN_SHARE:.0%} of gross sales, net <= gross, average order value between £1 and £100,000",
+    f"{MAX_RETURN_SHARE:.0%} of gross sales, net <= gross, average order value between £{AOV_MIN:,.0f} and "
+    f"£{AOV_MAX:,.0f}",
 )
-def net_revenue_plausible(lake: Lake, warehouse: Warehouse) -> dg.AssetCheckResult:
-    r = _num(warehouse.query_df(
-        "SELECT gross_sales, returns_value, net_revenue, avg_order_value FROM sales_kpis", lake
-    ))
-    gross, returns, net, aov = (float(r[c] or 0) for c in ("gross_sales", "returns_value", "net_revenue", "avg_order_value"))
+def net_revenue_plausible(warehouse: Warehouse) -> dg.AssetCheckResult:
+    r = warehouse.query_df("SELECT gross_sales, returns_value, net_revenue, avg_order_value FROM sales_kpis").iloc[0]
+
+    def num(col: str) -> float:
+        value = r[col]
+        return 0.0 if value is None or value != value else float(value)
+
+    gross, returns, net, aov = (num(c) for c in ("gross_sales", "returns_value", "net_revenue", "avg_order_value"))
     problems = []
     if not NET_REVENUE_MIN <= net <= NET_REVENUE_MAX:
         problems.append(f"net revenue £{net:,.2f} outside [£{NET_REVENUE_MIN:,.0f}, £{NET_REVENUE_MAX:,.0f}]")
     if returns < 0 or (gross > 0 and returns / gross > MAX_RETURN_SHARE):
-        problems.append(f"returns £{returns:,.2f} vs gross £{gross:,.2f}")
+        problems.append(f"returns £{returns:,.2f} are more than {MAX_RETURN_SHARE:.0%} of gross sales £{gross:,.2f}")
     if net > gross:
         problems.append("net revenue above gross sales")
-    if not 1 <= aov <= 100_000:
-        problems.append(f"average order value £{aov:,.2f}")
+    if not AOV_MIN <= aov <= AOV_MAX:
+        problems.append(f"average order value £{aov:,.2f} outside [£{AOV_MIN:,.0f}, £{AOV_MAX:,.0f}]")
     return dg.AssetCheckResult(
         passed=not problems,
-        metadata={"net_revenue_gbp": net, "gross_sales_gbp": gross, "returns_gbp": returns,
-                  "avg_order_value_gbp": aov, "problems": "; ".join(problems) or "none"},
+        metadata={"net_revenue_gbp": round(net, 2), "gross_sales_gbp": round(gross, 2),
+                  "returns_gbp": round(returns, 2), "avg_order_value_gbp": round(aov, 2),
+                  "problems": "; ".join(problems) or "none"},
     )
+
+
+ASSETS = [analytics_views, sales_dashboard]
+CHECKS = [views_reconcile, *NOT_EMPTY_CHECKS, net_revenue_plausible]

@@ -1,35 +1,26 @@
 """The sales dashboard: the four QuickSight pictures of the seed (daily sales, top products, sales by
-country, top customers) plus a monthly trend, drawn from the analytics views as PNG charts and one
-self-contained HTML page (images embedded as base64) in the lake's analytics zone.
+country, top customers) plus a monthly trend, drawn from the analytics views as PNG charts and one HTML
+page in the lake's analytics zone (``analytics/dashboard/``).
 
-Only aggregates leave the warehouse (a few hundred rows). The output is reused when the clean data,
-the views' SQL and this module are unchanged (fingerprint in ``analytics/dashboard/_manifest.json``).
+The page references its charts by relative path (``daily_sales.png`` beside ``index.html``), so it
+works opened from the lake folder and served by any web server. Only aggregates leave the warehouse
+(a few hundred rows). Reuse is decided by the asset (``recompute.previous_if_fresh``).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import io
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from ecommerce_platform.analytics.views import (
-    clean_fingerprint,
-    format_frame,
-    numeric,
-    sql_fingerprint,
-)
-from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.analytics.views import UNSPECIFIED_COUNTRY, as_numbers
 from ecommerce_platform.resources.warehouse import Warehouse
 
 DASHBOARD_PREFIX = "analytics/dashboard"
 DASHBOARD_HTML = f"{DASHBOARD_PREFIX}/index.html"
-DASHBOARD_MANIFEST = f"{DASHBOARD_PREFIX}/_manifest.json"
 TOP_N = 15
 DATE_COLUMNS = ("sale_date", "sale_month", "first_day", "last_day", "first_purchase", "last_purchase")
+TEXT_COLUMNS = frozenset({"customer_id", "stock_code", "invoice_no", "description", "country"})
 
 # chart file stem -> title (the same title is drawn on the PNG and written above it in the HTML)
 CHARTS: dict[str, str] = {
@@ -39,13 +30,17 @@ CHARTS: dict[str, str] = {
     "sales_by_country": f"Net revenue by country (top {TOP_N})",
     "top_customers": f"Top {TOP_N} customers by net revenue",
 }
+# The views the dashboard reads (its asset's dependencies; a test checks them against QUERIES).
+VIEWS_READ: tuple[str, ...] = (
+    "daily_sales", "monthly_sales", "popular_products", "sales_by_country", "top_customers", "sales_kpis",
+)
 QUERIES: dict[str, str] = {
     "kpis": "SELECT * FROM sales_kpis",
     "daily": "SELECT sale_date, gross_sales, returns_value, net_revenue, orders, customers "
     "FROM daily_sales ORDER BY sale_date",
     "monthly": "SELECT * FROM monthly_sales ORDER BY sale_month",
     "products": f"SELECT * FROM popular_products WHERE revenue_rank <= {TOP_N} ORDER BY revenue_rank",
-    "countries": "SELECT * FROM sales_by_country ORDER BY revenue_rank",
+    "countries": "SELECT * FROM sales_by_country ORDER BY revenue_rank NULLS LAST, country",
     "customers": f"SELECT * FROM top_customers WHERE revenue_rank <= {TOP_N} ORDER BY revenue_rank",
 }
 
@@ -57,37 +52,24 @@ class DashboardResult:
     html_key: str
     chart_keys: dict[str, str]
     kpis: dict
-    fingerprint: str
-    reused: bool = False
-    tables: dict[str, str] = field(default_factory=dict)  # markdown, for the Dagster UI
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
-
-
-def code_fingerprint() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
-def fingerprint(lake: Lake) -> str:
-    parts = f"{clean_fingerprint(lake)}|{sql_fingerprint()}|{code_fingerprint()}"
-    return hashlib.sha256(parts.encode()).hexdigest()
+    unspecified_country_net: float = 0.0  # net revenue of lines without a country (not charted)
+    top_products: list[dict] = field(default_factory=list)  # the page's first table, as plain records
 
 
 # ----------------------------------------------------------------------------------------- data
-def load_data(warehouse: Warehouse, lake: Lake) -> dict:
+def load_data(warehouse: Warehouse) -> dict:
     """The aggregates the dashboard shows, from the views (numbers typed, dates as datetimes)."""
     import pandas as pd
 
     data = {}
     for name, sql in QUERIES.items():
-        df = numeric(warehouse.query_df(sql, lake))
+        df = as_numbers(warehouse.query_df(sql), TEXT_COLUMNS)
         for col in DATE_COLUMNS:
             if col in df.columns:
                 df[col] = pd.to_datetime(df[col])
         data[name] = df
-    if data["kpis"].empty or data["daily"].empty:
-        raise RuntimeError("the analytics views are empty: is there any sale in the clean zone?")
+    if data["kpis"].empty or data["daily"].empty or data["kpis"]["orders"].fillna(0).iloc[0] == 0:
+        raise RuntimeError("the analytics views hold no sale: there is nothing to draw (is the clean zone empty?)")
     return data
 
 
@@ -238,7 +220,7 @@ def chart_products(products) -> bytes:  # noqa: ANN001
 def chart_countries(countries) -> bytes:  # noqa: ANN001
     from matplotlib.ticker import FuncFormatter
 
-    c = countries.sort_values("revenue_rank").head(TOP_N)
+    c = countries[countries["revenue_rank"].notna()].sort_values("revenue_rank").head(TOP_N)
     c = c[c["net_revenue"] > 0]
     fig, ax = _figure(11, 6.4)
     notes = [f"{gbp(v)} ({s:.1%})" for v, s in zip(c["net_revenue"], c["share_of_net_revenue"])]
@@ -252,7 +234,7 @@ def chart_countries(countries) -> bytes:  # noqa: ANN001
     ax.set_title(CHARTS["sales_by_country"], loc="left", pad=22)
     top = c.iloc[0]
     _subtitle(ax, f"Log scale: {top['country']} alone is {top['share_of_net_revenue']:.1%} of net "
-                  f"revenue; labels give each country's net revenue and share")
+                  f"revenue; lines without a country ({UNSPECIFIED_COUNTRY!r}) are not shown")
     return _png(fig)
 
 
@@ -284,6 +266,7 @@ def render_charts(data: dict) -> dict[str, bytes]:
 
 # ----------------------------------------------------------------------------------------- page
 def kpi_values(kpis) -> dict:  # noqa: ANN001
+    """The headline figures: money rounded to pence, counts as integers, the period as ISO dates."""
     k = kpis.iloc[0]
     return {
         "net_revenue": round(float(k["net_revenue"]), 2),
@@ -291,10 +274,37 @@ def kpi_values(kpis) -> dict:  # noqa: ANN001
         "returns_value": round(float(k["returns_value"]), 2),
         "orders": int(k["orders"]),
         "customers": int(k["customers"]),
+        "countries": int(k["countries"]),
         "avg_order_value": round(float(k["avg_order_value"]), 2),
         "first_day": f"{k['first_day']:%Y-%m-%d}",
         "last_day": f"{k['last_day']:%Y-%m-%d}",
     }
+
+
+def format_frame(df):  # noqa: ANN001, ANN201
+    """Values as a person reads them: dates without a time, GBP with pence, counts with separators."""
+    import pandas as pd
+
+    out = pd.DataFrame(index=df.index)
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            is_date = bool((s.dropna() == s.dropna().dt.normalize()).all())
+            out[col] = s.dt.strftime("%Y-%m-%d" if is_date else "%Y-%m-%d %H:%M").fillna("")
+        elif pd.api.types.is_bool_dtype(s):
+            out[col] = s.astype(str)
+        elif pd.api.types.is_integer_dtype(s):
+            out[col] = s.map(lambda v: f"{v:,}")
+        elif pd.api.types.is_float_dtype(s):
+            if col.endswith(("_rate", "share_of_net_revenue")):
+                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:.2%}")
+            elif col.startswith(("units", "return_lines", "revenue_rank")):
+                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
+            else:
+                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+        else:
+            out[col] = s.astype(str).where(s.notna(), "")
+    return out
 
 
 def tables(data: dict) -> dict:
@@ -302,9 +312,11 @@ def tables(data: dict) -> dict:
     products = data["products"].head(10)[
         ["revenue_rank", "stock_code", "description", "units_sold", "net_revenue", "orders", "customers", "return_rate"]
     ]
-    countries = data["countries"].head(10)[
+    ranked = data["countries"][data["countries"]["revenue_rank"].notna()]
+    countries = ranked.head(10)[
         ["revenue_rank", "country", "net_revenue", "orders", "customers", "avg_order_value", "share_of_net_revenue"]
-    ]
+    ].copy()
+    countries["revenue_rank"] = countries["revenue_rank"].astype("int64")
     customers = data["customers"].head(10)[
         ["revenue_rank", "customer_id", "country", "net_revenue", "orders", "first_purchase", "last_purchase"]
     ]
@@ -347,26 +359,35 @@ def _table_html(df) -> str:  # noqa: ANN001
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def render_html(charts: dict[str, bytes], kpis: dict, table_frames: dict) -> str:
+def chart_file(name: str) -> str:
+    """The chart's file name, beside index.html (the page refers to it by this relative path)."""
+    return f"{name}.png"
+
+
+def render_html(kpis: dict, table_frames: dict, unspecified_net: float = 0.0) -> str:
     tiles = [
         ("Net revenue", gbp(kpis["net_revenue"])), ("Gross sales", gbp(kpis["gross_sales"])),
         ("Returns", gbp(kpis["returns_value"])), ("Orders", f"{kpis['orders']:,}"),
         ("Customers", f"{kpis['customers']:,}"), ("Average order value", gbp(kpis["avg_order_value"], 2)),
-        ("Period", f"{kpis['first_day']} to {kpis['last_day']}"),
+        ("Countries", f"{kpis['countries']:,}"), ("Period", f"{kpis['first_day']} to {kpis['last_day']}"),
     ]
     tiles_html = "".join(
         f'<div class="kpi"><div class="label">{html.escape(a)}</div><div class="value">{html.escape(b)}</div></div>'
         for a, b in tiles
     )
     figures = "".join(
-        f'<figure id="{name}"><h2>{html.escape(CHARTS[name])}</h2>'
-        f'<img alt="{html.escape(CHARTS[name])}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode()}"></figure>'
-        for name, png in charts.items()
+        f'<figure id="{name}"><h2>{html.escape(title)}</h2>'
+        f'<img alt="{html.escape(title)}" src="{html.escape(chart_file(name))}"></figure>'
+        for name, title in CHARTS.items()
     )
     tables_html = "".join(
         f'<section class="table"><h2>{html.escape(title)}</h2>{_table_html(df)}</section>'
         for title, df in table_frames.items()
+    )
+    unspecified = (
+        f" Lines without a country ({html.escape(UNSPECIFIED_COUNTRY)}, net revenue "
+        f"{html.escape(gbp(unspecified_net, 2))}) count in every total but are not a country: they are "
+        "not ranked or counted among the countries." if unspecified_net else ""
     )
     return (
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -376,48 +397,35 @@ def render_html(charts: dict[str, bytes], kpis: dict, table_frames: dict) -> str
         "<p class=\"note\">A sale is a line that is not a cancellation, has quantity &gt; 0 and unit price "
         "&gt; 0, and is a real product (not postage, fees, adjustments or vouchers). Net revenue = gross "
         "sales - returns (cancelled product lines). Amounts in GBP. Source: the analytics views "
-        "(daily_sales, monthly_sales, popular_products, sales_by_country, top_customers, sales_kpis).</p>"
+        f"({', '.join(VIEWS_READ)}).{unspecified}</p>"
         f"<div class=\"kpis\">{tiles_html}</div>{figures}<div class=\"tables\">{tables_html}</div>"
         "</body></html>"
     )
 
 
-def metadata_markdown(charts: dict[str, bytes], kpis: dict) -> str:
-    """Markdown for the Dagster UI: headline figures and the charts as embedded base64 PNGs."""
-    lines = [
-        f"**Net revenue {gbp(kpis['net_revenue'])}** · gross sales {gbp(kpis['gross_sales'])} · "
-        f"returns {gbp(kpis['returns_value'])} · {kpis['orders']:,} orders · {kpis['customers']:,} "
-        f"customers · {kpis['first_day']} to {kpis['last_day']}",
-        "",
-    ]
-    for name, png in charts.items():
-        lines += [f"### {CHARTS[name]}", "",
-                  f"![{CHARTS[name]}](data:image/png;base64,{base64.b64encode(png).decode()})", ""]
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------------------------------- build
-def build_dashboard(warehouse: Warehouse, lake: Lake, force: bool = False) -> tuple[DashboardResult, dict[str, bytes]]:
-    """Charts + HTML page in ``analytics/dashboard/``; reused when nothing it depends on changed.
-    Returns the result and the PNG bytes of every chart."""
-    fp = fingerprint(lake)
-    chart_keys = {name: f"{DASHBOARD_PREFIX}/{name}.png" for name in CHARTS}
-    if not force and lake.exists(DASHBOARD_MANIFEST):
-        previous = DashboardResult(**json.loads(lake.get_text(DASHBOARD_MANIFEST)))
-        keys = [previous.html_key, *previous.chart_keys.values()]
-        if previous.fingerprint == fp and all(lake.exists(k) for k in keys):
-            previous.reused = True
-            return previous, {n: lake.get_bytes(k) for n, k in previous.chart_keys.items()}
-    data = load_data(warehouse, lake)
+def build_dashboard(warehouse: Warehouse) -> DashboardResult:
+    """Charts, then the page that shows them, in ``analytics/dashboard/`` of the warehouse's lake (each
+    object written atomically; the page last, so it never refers to a chart not written yet)."""
+    from ecommerce_platform.analytics.views import plain
+
+    lake = warehouse.lake
+    data = load_data(warehouse)
     charts = render_charts(data)
     kpis = kpi_values(data["kpis"])
-    frames = tables(data)
+    countries = data["countries"]
+    unspecified = round(float(countries.loc[countries["revenue_rank"].isna(), "net_revenue"].sum()), 2)
+    chart_keys = {name: f"{DASHBOARD_PREFIX}/{chart_file(name)}" for name in CHARTS}
     for name, png in charts.items():
         lake.put_bytes(chart_keys[name], png)
-    lake.put_text(DASHBOARD_HTML, render_html(charts, kpis, frames))
-    result = DashboardResult(
-        html_key=DASHBOARD_HTML, chart_keys=chart_keys, kpis=kpis, fingerprint=fp,
-        tables={t: df.to_markdown(index=False, disable_numparse=True) for t, df in frames.items()},
+    lake.put_text(DASHBOARD_HTML, render_html(kpis, tables(data), unspecified))
+    top = data["products"].head(10)[["revenue_rank", "stock_code", "description", "units_sold", "net_revenue"]]
+    return DashboardResult(
+        html_key=DASHBOARD_HTML, chart_keys=chart_keys, kpis=kpis, unspecified_country_net=unspecified,
+        top_products=[{k: plain(v) for k, v in r.items()} for r in top.to_dict("records")],
     )
-    lake.put_text(DASHBOARD_MANIFEST, result.to_json())  # written last: marks the set complete
-    return result, charts
+
+
+def output_keys() -> list[str]:
+    """Every object the dashboard writes (what must exist for it to be reused)."""
+    return [DASHBOARD_HTML, *(f"{DASHBOARD_PREFIX}/{chart_file(n)}" for n in CHARTS)]

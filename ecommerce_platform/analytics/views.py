@@ -1,28 +1,21 @@
 """The analytics views: defined once in ``analytics/sql/<view>.sql`` (DuckDB dialect, Trino-portable),
-created in the warehouse by ``warehouse.create_view`` (DuckDB views in the warehouse file locally,
-Athena views over the Glue tables in aws), then summarised (row counts, headline figures, previews).
+created in the warehouse by ``warehouse.create_view`` (DuckDB views in the published catalog locally,
+Athena views over the Glue tables in aws), and described from what the warehouse says about them
+(columns and types, row count, a preview).
 
-The summary is kept in the lake (``analytics/_manifests/athena_views.json``) with a fingerprint of
-the clean zone's manifest and of the views' SQL: when neither changed, the views are re-created (cheap
-DDL, so a fresh warehouse file always has them) but the figures are reused instead of re-queried.
+Plain functions, testable without Dagster. Nothing heavy is imported at module level: the asset
+declarations read the constants below when the definitions load.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from dataclasses import asdict, dataclass, field
-
-from ecommerce_platform.lake.clean import CLEAN_MANIFEST, register_tables
-from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.sql_dialect import read_sql
-from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.resources.warehouse import Warehouse, WarehouseError
+from ecommerce_platform.schema import CLEAN_TABLE
 
 SQL_PACKAGE = "ecommerce_platform.analytics"
-CODE_VERSION = "1"
-# In creation order: every view after the ones it reads (all read sale_lines).
 BASE_VIEW = "sale_lines"
+# In creation order: every view after the relations it reads.
 VIEWS: tuple[str, ...] = (
     BASE_VIEW,
     "daily_sales",
@@ -34,186 +27,156 @@ VIEWS: tuple[str, ...] = (
     "returns",
     "sales_kpis",
 )
-# Views whose net_revenue adds up to the total (each partitions all sale and return lines).
+# What each view's SQL reads (a test derives it from the SQL and compares): the published table
+# `transactions` (asset clean_parquet) for the base view, the base view for every other one.
+READS: dict[str, tuple[str, ...]] = {v: (CLEAN_TABLE,) if v == BASE_VIEW else (BASE_VIEW,) for v in VIEWS}
+# The asset that publishes each relation a view reads.
+RELATION_ASSETS: dict[str, str] = {CLEAN_TABLE: "clean_parquet", **{v: v for v in VIEWS}}
+# Views whose rows partition every sale and return line: their net_revenue adds up to sales_kpis'.
 RECONCILED_VIEWS: tuple[str, ...] = (
     "daily_sales", "daily_sales_by_country", "monthly_sales", "popular_products", "sales_by_country",
 )
-VIEWS_MANIFEST = "analytics/_manifests/athena_views.json"
+PREVIEW_ROWS = 10
 PREVIEW_ORDER = {
     "sale_lines": "invoice_ts, invoice_no, stock_code",
     "daily_sales": "sale_date DESC",
-    "daily_sales_by_country": "sale_date DESC, net_revenue DESC",
+    "daily_sales_by_country": "sale_date DESC, net_revenue DESC, country",
     "monthly_sales": "sale_month",
     "popular_products": "revenue_rank",
-    "sales_by_country": "revenue_rank",
+    "sales_by_country": "revenue_rank NULLS LAST, country",
     "top_customers": "revenue_rank",
     "returns": "sale_month",
-    "sales_kpis": "net_revenue",
+    "sales_kpis": "first_day",
 }
-TEXT_COLUMNS = frozenset({"customer_id", "stock_code", "invoice_no", "description", "country"})
+# The clean zone's placeholder for a line without a country (lake/sql/typed_lines.sql): not a country.
+UNSPECIFIED_COUNTRY = "Unspecified"
 
 
 def view_sql(name: str) -> str:
-    """The SELECT of a view, as written in its SQL file (DuckDB dialect, comments kept)."""
+    """The SELECT of a view, as written in its SQL file (comments kept)."""
     if name not in VIEWS:
         raise KeyError(f"unknown analytics view {name!r}; known: {', '.join(VIEWS)}")
     return read_sql(SQL_PACKAGE, f"{name}.sql").strip().rstrip(";")
 
 
-def sql_fingerprint() -> str:
-    h = hashlib.sha256(CODE_VERSION.encode())
-    for name in VIEWS:
-        h.update(name.encode())
-        h.update(view_sql(name).encode())
-    return h.hexdigest()
+def view_description(name: str) -> str:
+    """The first sentence of the SQL file's opening comment (``-- name: what it is. ...``)."""
+    first: list[str] = []
+    for line in view_sql(name).splitlines():
+        if not line.startswith("--"):
+            break
+        first.append(line[2:].strip())
+    text = " ".join(first)
+    text = text.split(": ", 1)[1] if text.startswith(f"{name}: ") else text
+    end = text.find(". ")
+    return (text[: end + 1] if end > 0 else text).strip()
 
 
-def clean_fingerprint(lake: Lake) -> str:
-    """The clean zone's fingerprint (from its manifest): changes whenever the clean data changes."""
-    if not lake.exists(CLEAN_MANIFEST):
-        raise RuntimeError(
-            f"no clean manifest at {lake.uri(CLEAN_MANIFEST)}: materialize clean_parquet first"
-        )
-    return str(json.loads(lake.get_text(CLEAN_MANIFEST)).get("fingerprint", ""))
+def view_deps(name: str) -> list[str]:
+    """The asset keys of the relations the view reads."""
+    return [RELATION_ASSETS[r] for r in READS[name]]
 
 
-def fingerprint(lake: Lake) -> str:
-    return hashlib.sha256(f"{clean_fingerprint(lake)}|{sql_fingerprint()}".encode()).hexdigest()
+def create_view(warehouse: Warehouse, name: str) -> None:
+    warehouse.create_view(name, view_sql(name))
 
 
-@dataclass
-class ViewsResult:
-    views: list[str]
-    row_counts: dict[str, int]
-    headline: dict[str, float | int | str]
-    previews: dict[str, str] = field(default_factory=dict)  # markdown tables
-    totals: dict[str, float] = field(default_factory=dict)  # net revenue summed per reconciled view
-    engine: str = ""
-    create_seconds: float = 0.0
-    query_seconds: float = 0.0
-    fingerprint: str = ""
-    reused: bool = False
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+def view_queryable(warehouse: Warehouse, name: str) -> bool:
+    """True when the warehouse answers a query on the view (it is in the catalog and binds)."""
+    try:
+        warehouse.query_df(f"SELECT * FROM {name} LIMIT 0")
+    except WarehouseError:
+        return False
+    return True
 
 
-def create_views(warehouse: Warehouse, lake: Lake, names: tuple[str, ...] = VIEWS) -> float:
-    """CREATE OR REPLACE every view in order; returns the seconds it took."""
-    t0 = time.perf_counter()
-    for name in names:
-        warehouse.create_view(name, view_sql(name), lake)
-    return time.perf_counter() - t0
+def column_types(warehouse: Warehouse, name: str) -> list[tuple[str, str]]:
+    """(column, type) of the view, as the warehouse describes it."""
+    if warehouse.engine == "duckdb":
+        desc = warehouse.query_df(f"DESCRIBE SELECT * FROM {name}")
+        return [(str(c), str(t)) for c, t in zip(desc["column_name"], desc["column_type"])]
+    empty = warehouse.query_df(f"SELECT * FROM {name} LIMIT 0")
+    return [(str(c), str(t)) for c, t in empty.dtypes.items()]
 
 
-def numeric(df):  # noqa: ANN001, ANN201 - pandas DataFrame in and out
-    """Athena returns every value as text: turn the columns that hold numbers into numbers."""
+def summary(warehouse: Warehouse, name: str) -> dict:
+    """Row count (and net revenue when the view has it) counted by the warehouse."""
+    net = ", SUM(net_revenue) AS net_revenue" if name in (*RECONCILED_VIEWS, "sales_kpis") else ""
+    row = warehouse.query_df(f"SELECT COUNT(*) AS n{net} FROM {name}").iloc[0]
+    out = {"rows": int(row["n"])}
+    if net:
+        out["net_revenue"] = None if _missing(row["net_revenue"]) else round(float(row["net_revenue"]), 2)
+    return out
+
+
+def preview(warehouse: Warehouse, name: str, rows: int = PREVIEW_ROWS):
+    """The first ``rows`` rows in the view's natural order (a pandas DataFrame)."""
+    return warehouse.query_df(f"SELECT * FROM {name} ORDER BY {PREVIEW_ORDER[name]} LIMIT {int(rows)}")
+
+
+def net_revenue_cents(warehouse: Warehouse) -> dict[str, int]:
+    """Net revenue of every reconciled view and of sales_kpis, in pence, summed by the warehouse (exact
+    DECIMAL sums: the figures agree to the penny when the views are right)."""
+    cols = [f"(SELECT SUM(net_revenue) FROM {v}) AS {v}" for v in RECONCILED_VIEWS]
+    cols.append("(SELECT SUM(net_revenue) FROM sales_kpis) AS sales_kpis")
+    row = warehouse.query_df("SELECT " + ", ".join(cols)).iloc[0]
+    return {k: 0 if _missing(row[k]) else int(round(float(row[k]) * 100)) for k in (*RECONCILED_VIEWS, "sales_kpis")}
+
+
+def _missing(value) -> bool:  # noqa: ANN001
+    """None, NaN, NaT or pandas' NA (never a string: 'nan' may be a real description)."""
+    if value is None or isinstance(value, (str, bytes)):
+        return value is None
+    try:
+        return bool(value != value) or type(value).__name__ in ("NaTType", "NAType")
+    except (TypeError, ValueError):  # pandas' NA refuses to be a bool
+        return True
+
+
+def plain(value, decimals: int = 2):  # noqa: ANN001, ANN201
+    """A value as metadata holds it: floats rounded, dates and timestamps as ISO text, NULL as None."""
+    import datetime as dt
+    import decimal
+
+    import numpy as np
+    import pandas as pd
+
+    if _missing(value):
+        return None
+    if isinstance(value, decimal.Decimal):
+        return float(value.quantize(decimal.Decimal(1).scaleb(-decimals), rounding=decimal.ROUND_HALF_UP))
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return round(value, decimals)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value == dt.datetime.combine(value.date(), dt.time()) else \
+            value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        return plain(value.to_pydatetime(), decimals)
+    return str(value)
+
+
+def as_numbers(df, text_columns: frozenset[str] = frozenset()):  # noqa: ANN001, ANN201
+    """DECIMAL columns some engines return as Python Decimals (object dtype) as floats; identifiers
+    stay text."""
+    import decimal
+
     import pandas as pd
 
     out = df.copy()
     for col in out.columns:
-        if col in TEXT_COLUMNS:
-            continue  # identifiers that look like numbers stay text ('14646', '85123')
-        if out[col].dtype == object:
-            converted = pd.to_numeric(out[col], errors="coerce")
-            if converted.notna().sum() == out[col].notna().sum() and out[col].notna().any():
-                out[col] = converted
+        if col in text_columns or out[col].dtype != object:
+            continue
+        sample = out[col].dropna()
+        if len(sample) and all(isinstance(v, (decimal.Decimal, int, float)) for v in sample):
+            out[col] = pd.to_numeric(out[col].map(lambda v: None if v is None else float(v)))
     return out
-
-
-def format_frame(df):  # noqa: ANN001, ANN201
-    """Values as a person reads them: dates without a time, GBP with pence, counts with separators."""
-    import pandas as pd
-
-    out = pd.DataFrame(index=df.index)
-    for col in df.columns:
-        s = df[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            is_date = bool((s.dropna() == s.dropna().dt.normalize()).all())
-            out[col] = s.dt.strftime("%Y-%m-%d" if is_date else "%Y-%m-%d %H:%M").fillna("")
-        elif pd.api.types.is_bool_dtype(s):
-            out[col] = s.astype(str)
-        elif pd.api.types.is_integer_dtype(s):
-            out[col] = s.map(lambda v: f"{v:,}")
-        elif pd.api.types.is_float_dtype(s):
-            if col.endswith(("_rate", "share_of_net_revenue")):
-                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:.2%}")
-            elif col.startswith(("units", "return_lines")):
-                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
-            else:
-                out[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
-        else:
-            out[col] = s.astype(str).where(s.notna(), "")
-    return out
-
-
-def markdown_table(df) -> str:  # noqa: ANN001
-    return format_frame(df).to_markdown(index=False, disable_numparse=True)
-
-
-def summary_sql() -> str:
-    """One query: row count of every view, net revenue of every reconciled view, the headline row
-    (one aggregate per view, cross-joined: each view is scanned once)."""
-    parts = []
-    for v in VIEWS:
-        net = f", SUM(net_revenue) AS net_{v}" if v in RECONCILED_VIEWS else ""
-        parts.append(f"(SELECT COUNT(*) AS rows_{v}{net} FROM {v}) AS s_{v}")
-    return "SELECT * FROM " + " CROSS JOIN ".join(parts) + " CROSS JOIN sales_kpis AS k"
-
-
-def summarize(warehouse: Warehouse, lake: Lake, preview_rows: int = 10) -> dict:
-    row = numeric(warehouse.query_df(summary_sql(), lake))
-    if row.empty:
-        raise RuntimeError("the summary query of the analytics views returned no row")
-    r = row.iloc[0]
-    row_counts = {v: int(r[f"rows_{v}"]) for v in VIEWS}
-    totals = {v: round(float(r[f"net_{v}"] or 0), 2) for v in RECONCILED_VIEWS}
-    headline: dict = {}
-    for col in ("net_revenue", "gross_sales", "returns_value", "orders", "customers", "units_sold",
-                "products", "countries", "trading_days", "avg_order_value", "first_day", "last_day"):
-        value = r[col]
-        if col in ("orders", "customers", "units_sold", "products", "countries", "trading_days"):
-            headline[col] = int(value)
-        elif col in ("first_day", "last_day"):
-            headline[col] = str(value)[:10]
-        else:
-            headline[col] = round(float(value), 2)
-    previews = {}
-    for v in VIEWS:
-        df = numeric(
-            warehouse.query_df(f"SELECT * FROM {v} ORDER BY {PREVIEW_ORDER[v]} LIMIT {int(preview_rows)}", lake)
-        )
-        previews[v] = markdown_table(df)
-    return {"row_counts": row_counts, "totals": totals, "headline": headline, "previews": previews}
-
-
-def build_views(warehouse: Warehouse, lake: Lake, force: bool = False) -> ViewsResult:
-    """Make sure the clean tables are registered, create the views, summarise them (or reuse the
-    summary of the previous run when the clean data and the views' SQL are unchanged)."""
-    fp = fingerprint(lake)
-    register_tables(warehouse, lake)  # idempotent: the Glue tables / DuckDB views the SQL reads
-    create_s = create_views(warehouse, lake)
-    if not force and lake.exists(VIEWS_MANIFEST):
-        previous = ViewsResult(**json.loads(lake.get_text(VIEWS_MANIFEST)))
-        if previous.fingerprint == fp and previous.engine == warehouse.engine:
-            previous.reused = True
-            previous.create_seconds = round(create_s, 3)
-            return previous
-    t0 = time.perf_counter()
-    summary = summarize(warehouse, lake)
-    result = ViewsResult(
-        views=list(VIEWS),
-        engine=warehouse.engine,
-        create_seconds=round(create_s, 3),
-        query_seconds=round(time.perf_counter() - t0, 3),
-        fingerprint=fp,
-        **summary,
-    )
-    lake.put_text(VIEWS_MANIFEST, result.to_json())
-    return result
-
-
-def read_result(lake: Lake) -> ViewsResult | None:
-    if not lake.exists(VIEWS_MANIFEST):
-        return None
-    return ViewsResult(**json.loads(lake.get_text(VIEWS_MANIFEST)))

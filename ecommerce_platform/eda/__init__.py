@@ -1,5 +1,7 @@
-"""EDA layer: a profiling report, a data quality report and figures of the clean zone.
+"""EDA layer: a data quality report, figures and a profiling report of the clean zone (and of the raw
+input, for the profile).
 
 Plain modules (testable without Dagster): ``queries`` (the layer's SQL, run by the warehouse),
-``quality``, ``figures``, ``profile``, ``manifest``; ``assets`` is the Dagster surface.
+``quality``, ``figures``, ``profile``; ``assets`` is the Dagster surface, ``definitions`` declares how
+the layer runs.
 """

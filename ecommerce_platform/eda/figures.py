@@ -1,9 +1,12 @@
 """The EDA figures (PNG, matplotlib Agg): distributions of the user-item interactions, sales over
 time, top customers and products, and the seed's four customer-feature figures.
 
-``build_figures`` pulls aggregates only (per customer, per product, per day, per distinct value)
-through the warehouse and returns ``{name: (title, png bytes)}``; ``write_figures`` puts them in the
-reports zone. Heavy imports (matplotlib, seaborn) happen inside the functions.
+``load_data`` pulls aggregates only (per customer, per product, per day, per distinct value) through
+the warehouse: customer and product figures from the analytics views ``sale_lines`` and
+``popular_products``, sales over time from ``daily_sales`` (the EDA layer never computes revenue
+itself). ``build_figures`` returns ``{name: (title, png bytes)}``; ``write_figures`` puts them in the
+reports zone, with the daily series the sales figure shows as CSV beside it. Heavy imports
+(matplotlib, seaborn) happen inside the functions.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.warehouse import Warehouse
 
 FIGURES_PREFIX = "reports/figures"
+SALES_SERIES_KEY = f"{FIGURES_PREFIX}/sales_over_time.csv"
 DPI = 110
 TOP_N = 15
 
@@ -29,7 +33,7 @@ FIGURES: dict[str, str] = {
     "item_frequency": "Item frequency: how often each product sells",
     "sales_over_time": "Sales over time",
     "top_customers": f"Top {TOP_N} customers by total spent",
-    "top_products": f"Top {TOP_N} products by revenue",
+    "top_products": f"Top {TOP_N} products by gross sales",
 }
 FEATURE_LABELS = {
     "orders": "orders", "total_spent": "total spent", "avg_order_value": "avg order value",
@@ -42,19 +46,19 @@ FEATURE_LABELS = {
 @dataclass
 class EdaData:
     customers: object  # DataFrame, one row per known customer (sql/customer_features.sql)
-    products: object  # one row per product with sales (sql/product_stats.sql)
-    daily: object  # one row per invoice date (sql/daily_sales.sql)
+    products: object  # one row per product with sales (sql/product_stats.sql: the view popular_products)
+    daily: object  # one row per day with a sale or a return (sql/sales_by_day.sql: the view daily_sales)
     quantity_counts: object  # (quantity, lines) over sale lines
 
 
-def load_data(warehouse: Warehouse, lake: Lake) -> EdaData:
+def load_data(warehouse: Warehouse) -> EdaData:
     from ecommerce_platform.eda import queries
 
     return EdaData(
-        customers=queries.customer_features(warehouse, lake),
-        products=queries.product_stats(warehouse, lake),
-        daily=queries.daily_sales(warehouse, lake),
-        quantity_counts=queries.value_counts(warehouse, lake, "quantity"),
+        customers=queries.customer_features(warehouse),
+        products=queries.product_stats(warehouse),
+        daily=queries.sales_by_day(warehouse),
+        quantity_counts=queries.value_counts(warehouse, "quantity"),
     )
 
 
@@ -213,41 +217,41 @@ def build_figures(data: EdaData) -> dict[str, tuple[str, bytes]]:
         axes[1].set_yscale("log")
         _fmt_axis(axes[1].xaxis, plain)
         _fmt_axis(axes[1].yaxis, plain)
-        share = p.sort_values("revenue", ascending=False)["revenue"].cumsum() / p["revenue"].sum()
-        top20 = int((share <= 0.8).sum()) + 1
+        share = p.sort_values("gross_sales", ascending=False)["gross_sales"].cumsum() / p["gross_sales"].sum()
+        top20 = min(int((share <= 0.8).sum()) + 1, len(p))
         axes[1].set_xlabel("product rank (log scale)")
         axes[1].set_ylabel("orders (log scale)")
         axes[1].set_title("Long tail: orders by product rank")
-        axes[1].text(0.03, 0.05, f"{top20:,} of {len(p):,} products ({top20 / len(p):.0%}) make 80 % of revenue",
+        axes[1].text(0.03, 0.05, f"{top20:,} of {len(p):,} products ({top20 / len(p):.0%}) make 80 % of gross sales",
                      transform=axes[1].transAxes, fontsize=9, color="#333")
         fig.suptitle(f"{FIGURES['item_frequency']} ({len(p):,} products with sales)", fontweight="bold")
         out["item_frequency"] = (FIGURES["item_frequency"], _png(fig))
 
     d = data.daily
     if len(d):
+        import matplotlib.dates as mdates
         import pandas as pd
 
-        d = d.set_index("invoice_date").sort_index()
-        monthly = d["revenue"].resample("MS").sum()
+        d = d.set_index("sale_date").sort_index()
+        monthly = d["net_revenue"].resample("MS").sum()
         fig, axes = plt.subplots(2, 1, figsize=(11, 7), sharex=False, layout="constrained")
         axes[0].bar(monthly.index, monthly.to_numpy(), width=20, color="#1d3557", align="edge")
-        axes[0].set_title("Revenue per month (sales lines; the last month may be partial)")
-        axes[0].set_ylabel("revenue (GBP)")
+        axes[0].set_title("Net revenue per month (sales - returns; the last month may be partial)")
+        axes[0].set_ylabel("net revenue (GBP)")
         _fmt_axis(axes[0].yaxis, gbp)
-        import matplotlib.dates as mdates
-
         for ax in axes:
             ax.xaxis.set_major_locator(mdates.MonthLocator())
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%b\n%Y"))
-        full = d["revenue"].asfreq("D", fill_value=0)
-        axes[1].plot(d.index, d["revenue"], ".", ms=3, color="#5b8db8", alpha=0.6, label="trading day")
+        full = d["net_revenue"].asfreq("D", fill_value=0)
+        axes[1].plot(d.index, d["net_revenue"], ".", ms=3, color="#5b8db8", alpha=0.6, label="day with sales or returns")
         axes[1].plot(full.index, full.rolling(7).mean(), color="#e63946", lw=1.5, label="7-day average (calendar days)")
-        axes[1].set_title("Revenue per day")
-        axes[1].set_ylabel("revenue (GBP)")
+        axes[1].set_title("Net revenue per day")
+        axes[1].set_ylabel("net revenue (GBP)")
         _fmt_axis(axes[1].yaxis, gbp)
         axes[1].legend(loc="upper left")
         fig.suptitle(f"{FIGURES['sales_over_time']}: {pd.Timestamp(d.index.min()):%d %b %Y} to "
-                     f"{pd.Timestamp(d.index.max()):%d %b %Y}, total {gbp(d['revenue'].sum())}", fontweight="bold")
+                     f"{pd.Timestamp(d.index.max()):%d %b %Y}, net revenue {gbp(d['net_revenue'].sum())} "
+                     "(view daily_sales)", fontweight="bold")
         out["sales_over_time"] = (FIGURES["sales_over_time"], _png(fig))
 
     if n_cust:
@@ -264,13 +268,13 @@ def build_figures(data: EdaData) -> dict[str, tuple[str, bytes]]:
         out["top_customers"] = (FIGURES["top_customers"], _png(fig))
 
     if len(p):
-        top = p.nlargest(TOP_N, "revenue").iloc[::-1]
+        top = p.nlargest(TOP_N, "gross_sales").iloc[::-1]
         fig, ax = plt.subplots(figsize=(8.5, 6), layout="constrained")
         labels = [f"{str(desc or '')[:32]} [{code}]" for desc, code in zip(top["description"], top["stock_code"])]
-        bars = ax.barh(labels, top["revenue"], color="#f4a261")
-        ax.bar_label(bars, labels=[gbp(v) for v in top["revenue"]], padding=3, fontsize=8)
+        bars = ax.barh(labels, top["gross_sales"], color="#f4a261")
+        ax.bar_label(bars, labels=[gbp(v) for v in top["gross_sales"]], padding=3, fontsize=8)
         _fmt_axis(ax.xaxis, gbp)
-        ax.set_xlabel("revenue (GBP, gross sales before returns)")
+        ax.set_xlabel("gross sales (GBP, before returns; view popular_products)")
         ax.set_title(FIGURES["top_products"])
         ax.margins(x=0.12)
         out["top_products"] = (FIGURES["top_products"], _png(fig))
@@ -283,16 +287,27 @@ def _wmedian(values, weights) -> float:  # noqa: ANN001
     return weighted_quantile(values, weights, 0.5)
 
 
-def write_figures(lake: Lake, figures: dict[str, tuple[str, bytes]]) -> list[str]:
+def write_figures(lake: Lake, figures: dict[str, tuple[str, bytes]], daily=None) -> list[str]:  # noqa: ANN001
+    """The PNGs in reports/figures/ (and the daily series of the sales figure as CSV); returns their keys.
+    Figures of an earlier run that this one did not draw (no data for them now) are removed."""
     keys = []
     for name, (_title, png) in figures.items():
         key = f"{FIGURES_PREFIX}/{name}.png"
         lake.put_bytes(key, png)
         keys.append(key)
+    if daily is not None:
+        lake.put_text(SALES_SERIES_KEY, sales_series_csv(daily))
+        keys.append(SALES_SERIES_KEY)
+    for stale in set(lake.list(FIGURES_PREFIX)) - set(keys):
+        if stale.endswith((".png", ".csv")):
+            lake.delete_prefix(stale)
     return keys
 
 
-def markdown_image(title: str, png: bytes) -> str:
-    import base64
-
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+def sales_series_csv(daily) -> str:  # noqa: ANN001
+    """The daily series as CSV: date, gross sales, returns, net revenue (GBP, pence), orders, customers."""
+    out = daily.copy()
+    out["sale_date"] = out["sale_date"].dt.strftime("%Y-%m-%d")
+    for col in ("gross_sales", "returns_value", "net_revenue"):
+        out[col] = out[col].map(lambda v: f"{v:.2f}")
+    return out.to_csv(index=False)

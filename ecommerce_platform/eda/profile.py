@@ -1,26 +1,34 @@
 """The profiling report: ydata-profiling over a bounded sample of the clean zone, compared side by
-side with the raw input as the clean transform types it (before validation and deduplication).
+side with the raw input as the source readers read it (before any rule, validation or deduplication).
 
-Both samples are taken in SQL by the warehouse engine (never the whole lake in Python): the clean
-sample orders by ``line_id`` (an MD5 hash, so a deterministic pseudo-random sample), the raw sample
-takes every k-th source row. The report is one self-contained HTML file in the reports zone.
+Both samples are taken in SQL by the warehouse engine (never a whole table in Python): the clean sample
+orders ``transactions`` by ``line_id`` (an MD5 hash, so a deterministic pseudo-random sample), the raw
+sample takes every k-th record of each source from the table ``raw_lines`` that the ingestion layer
+publishes. The report is one self-contained HTML file in the reports zone, with a JSON summary beside
+it (title, sample sizes, alerts) for programs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from ecommerce_platform.eda.queries import render
-from ecommerce_platform.resources.lake import Lake
+from ecommerce_platform.eda.queries import query
 from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.schema import CLEAN_TABLE, RAW_LINES_TABLE
 
 PROFILE_KEY = "reports/data_profile.html"
+SUMMARY_KEY = "reports/data_profile.json"
 DEFAULT_SAMPLE_ROWS = 100_000
+
+
+class NothingToProfileError(RuntimeError):
+    """The clean zone or the raw input is empty: there is nothing to profile."""
 
 
 @dataclass
@@ -35,6 +43,7 @@ class ProfileResult:
     raw_alerts: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     size_bytes: int = 0
+    sample_rows: int = DEFAULT_SAMPLE_ROWS
 
     @property
     def sampled(self) -> bool:
@@ -48,32 +57,22 @@ def profile_title(clean_rows: int, clean_sampled: int, raw_rows: int, raw_sample
     return f"Data profile: raw source vs clean zone (all {raw_rows:,} raw and {clean_rows:,} clean rows)"
 
 
-def sample_frames(warehouse: Warehouse, lake: Lake, sample_rows: int = DEFAULT_SAMPLE_ROWS):
-    """(clean sample, raw sample, clean row count, raw row count); both samples are SQL-side."""
-    from ecommerce_platform.eda.manifest import CleanZoneMissingError
-    from ecommerce_platform.lake.clean import gather_sources, read_result
-
-    clean = read_result(lake)
-    if clean is None:
-        raise CleanZoneMissingError("no clean manifest: materialize clean_parquet first")
-    clean_df = warehouse.query_df(render("profile_sample.sql", limit=sample_rows), lake)
-    step = max(1, math.ceil(clean.rows_in / sample_rows))
-    _, selects = gather_sources(warehouse, lake)
-    raw_df = warehouse.query_df(raw_sample_sql(selects, step, sample_rows), lake) if selects else None
-    if raw_df is None or raw_df.empty:
-        raise CleanZoneMissingError("the raw zone has no source rows to profile: materialize raw_s3 first")
-    return _typed(clean_df), _typed(raw_df), clean.rows_clean, clean.rows_in
+def _count(warehouse: Warehouse, table: str) -> int:
+    return int(warehouse.query_df(f"SELECT COUNT(*) AS n FROM {table}").iloc[0]["n"])
 
 
-def raw_sample_sql(selects: list[str], step: int, limit: int) -> str:
-    """sql/raw_sample.sql over the union of the landed sources (the canonical text shape every
-    route into the lake provides: the eight source columns, source_file, source_row, route)."""
-    from ecommerce_platform.resources.sql_dialect import read_sql
-
-    union = "\n    UNION ALL\n    ".join(f"SELECT * FROM ({s}) AS s{i}" for i, s in enumerate(selects))
-    sql = read_sql("ecommerce_platform.eda", "raw_sample.sql")
-    sql = sql.replace("{step}", str(int(step))).replace("{limit}", str(int(limit)))
-    return sql.replace("{sources}", union)  # last: the source selects may contain braces
+def sample_frames(warehouse: Warehouse, sample_rows: int = DEFAULT_SAMPLE_ROWS):
+    """(clean sample, raw sample, clean row count, raw row count); both samples are taken in SQL."""
+    clean_rows, raw_rows = _count(warehouse, CLEAN_TABLE), _count(warehouse, RAW_LINES_TABLE)
+    if not clean_rows:
+        raise NothingToProfileError(f"the clean table {CLEAN_TABLE} is empty: materialize clean_parquet first")
+    if not raw_rows:
+        raise NothingToProfileError(f"the table {RAW_LINES_TABLE} is empty: materialize raw_lines first")
+    clean_df = query(warehouse, "profile_sample.sql", limit=int(sample_rows))
+    # every k-th record of each source: about sample_rows records over all of them
+    step = max(1, math.ceil(raw_rows / sample_rows))
+    raw_df = query(warehouse, "raw_sample.sql", step=step, limit=int(sample_rows))
+    return _typed(clean_df), _typed(raw_df), clean_rows, raw_rows
 
 
 def _typed(df):  # noqa: ANN001
@@ -91,9 +90,10 @@ def _typed(df):  # noqa: ANN001
     return df
 
 
-def build_profile(warehouse: Warehouse, lake: Lake, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> ProfileResult:
+def build_profile(warehouse: Warehouse, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> ProfileResult:
+    lake = warehouse.lake
     t0 = time.perf_counter()
-    clean_df, raw_df, clean_rows, raw_rows = sample_frames(warehouse, lake, sample_rows)
+    clean_df, raw_df, clean_rows, raw_rows = sample_frames(warehouse, sample_rows)
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -115,12 +115,15 @@ def build_profile(warehouse: Warehouse, lake: Lake, sample_rows: int = DEFAULT_S
         html = report.to_html()
     t3 = time.perf_counter()
     lake.put_text(PROFILE_KEY, html)
-    return ProfileResult(
+    result = ProfileResult(
         key=PROFILE_KEY, title=title, clean_rows=clean_rows, clean_sampled=len(clean_df), raw_rows=raw_rows,
         raw_sampled=len(raw_df), alerts=alerts, raw_alerts=raw_alerts, size_bytes=len(html.encode()),
         seconds={"sample_sql": round(t1 - t0, 2), "import": round(t2 - t1, 2), "profile": round(t3 - t2, 2),
                  "total": round(time.perf_counter() - t0, 2)},
+        sample_rows=int(sample_rows),
     )
+    lake.put_text(SUMMARY_KEY, json.dumps({**asdict(result), "sampled": result.sampled}, indent=2, sort_keys=True))
+    return result
 
 
 def _config() -> dict:

@@ -1,21 +1,22 @@
 """The EDA layer's SQL (``eda/sql/*.sql``), rendered and run by the warehouse engine.
 
 Every query aggregates in the engine and returns a small DataFrame (one row per customer, product,
-day, month or distinct value); nothing here pulls the whole clean table into Python, except the
-explicitly bounded profiling samples.
+day, month or distinct value); nothing here pulls a whole table into Python, except the explicitly
+bounded profiling samples. Money comes from the analytics views (``sale_lines``, ``daily_sales``,
+``popular_products``): the EDA layer does not compute revenue itself.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from importlib import resources
 
-from ecommerce_platform.resources.lake import Lake
-from ecommerce_platform.resources.sql_dialect import read_sql
-from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.resources.sql_dialect import Sql, read_sql, render
+from ecommerce_platform.resources.warehouse import Warehouse, ident
 
 SQL_PACKAGE = "ecommerce_platform.eda"
+# The clean zone's placeholder for a line without a country (lake/sql/typed_lines.sql): not a country.
+UNSPECIFIED_COUNTRY = "Unspecified"
+TEXT_COLUMNS = ("invoice_no", "stock_code", "description", "customer_id", "country")
 
 
 def sql_names() -> list[str]:
@@ -24,71 +25,39 @@ def sql_names() -> list[str]:
     )
 
 
-def sql_fingerprint() -> str:
-    """A hash of every SQL file of the layer (part of each report's fingerprint)."""
-    h = hashlib.sha256()
-    for name in sql_names():
-        h.update(name.encode())
-        h.update(read_sql(SQL_PACKAGE, name).encode())
-    return h.hexdigest()
+def sql_text(name: str, **params: object) -> str:
+    """The SQL file with its ``{placeholders}`` filled (``sql_dialect.render``: values become literals,
+    ``Sql`` fragments go in as written; a placeholder left without a value is an error)."""
+    return render(read_sql(SQL_PACKAGE, name), **params)
 
 
-def _number(value: float | int) -> str:
-    """A numeric literal safe to paste into SQL (no exponent, so both engines read it as a number)."""
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"not a finite number: {value}")
-    return f"{value:.6f}"
+def query(warehouse: Warehouse, name: str, **params: object):
+    return warehouse.query_df(sql_text(name, **params))
 
 
-def render(name: str, **params: object) -> str:
-    """The SQL file with its ``{placeholders}`` substituted (numbers are formatted as SQL literals)."""
-    sql = read_sql(SQL_PACKAGE, name)
-    for key, value in params.items():
-        text = value if isinstance(value, str) else _number(value) if isinstance(value, float) else str(int(value))
-        sql = sql.replace("{" + key + "}", text)
-    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    left = sorted(set(re.findall(r"\{([a-z_]+)\}", body)))
-    if left:
-        raise ValueError(f"eda/sql/{name}: placeholders left unfilled: {', '.join(left)}")
-    return sql
-
-
-def query(warehouse: Warehouse, lake: Lake, name: str, **params: object):
-    return warehouse.query_df(render(name, **params), lake)
-
-
-def customer_features(warehouse: Warehouse, lake: Lake):
+def customer_features(warehouse: Warehouse):
     """RFM-style features per known customer (see sql/customer_features.sql)."""
-    df = query(warehouse, lake, "customer_features.sql")
-    return _numeric(df, exclude=("customer_id",))
+    return query(warehouse, "customer_features.sql")
 
 
-def product_stats(warehouse: Warehouse, lake: Lake):
-    return _numeric(query(warehouse, lake, "product_stats.sql"), exclude=("stock_code", "description"))
+def product_stats(warehouse: Warehouse):
+    return query(warehouse, "product_stats.sql")
 
 
-def daily_sales(warehouse: Warehouse, lake: Lake):
+def sales_by_day(warehouse: Warehouse):
+    """The analytics view daily_sales (dates as datetimes)."""
     import pandas as pd
 
-    df = _numeric(query(warehouse, lake, "daily_sales.sql"), exclude=("invoice_date",))
-    df["invoice_date"] = pd.to_datetime(df["invoice_date"])
+    df = query(warehouse, "sales_by_day.sql")
+    df["sale_date"] = pd.to_datetime(df["sale_date"])
     return df
 
 
-def value_counts(warehouse: Warehouse, lake: Lake, column: str):
+def value_counts(warehouse: Warehouse, column: str):
     """(value, lines) of ``quantity`` or ``unit_price`` on sale lines."""
     name = {"quantity": "quantity_counts.sql", "unit_price": "price_counts.sql"}[column]
-    return _numeric(query(warehouse, lake, name))
+    return query(warehouse, name)
 
 
-def _numeric(df, exclude: tuple[str, ...] = ()):
-    """Athena returns text: make every column that should be a number a number (a no-op on DuckDB)."""
-    import pandas as pd
-
-    for col in df.columns:
-        if col not in exclude and df[col].dtype == object:
-            converted = pd.to_numeric(df[col], errors="coerce")
-            if converted.notna().sum() == df[col].notna().sum():
-                df[col] = converted
-    return df
+def mojibake_examples(warehouse: Warehouse, column: str, pattern: str, limit: int):
+    return query(warehouse, "mojibake_examples.sql", column=Sql(ident(column)), pattern=pattern, limit=int(limit))

@@ -1,53 +1,70 @@
-"""Unit tests of the analytics views: every SQL file is portable to Trino (Athena), the sales
-definition is the clean table's ``is_sale``, and the views compute the right figures on small data."""
+"""Unit tests of the analytics views' SQL: every file is portable to Trino (Athena), reads what its asset
+declares, uses the one sales definition, leaves 'Unspecified' out of country counts and rankings; the
+column lineage derived from the SQL is right on the columns checked by hand."""
 
 from __future__ import annotations
 
 from importlib import resources
 
-import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from ecommerce_platform.analytics.views import VIEWS, create_views, summarize, view_sql
-from ecommerce_platform.resources.sql_dialect import parse_trino, to_trino
-from ecommerce_platform.resources.warehouse import DuckDBWarehouse
+from ecommerce_platform.analytics.lineage import relations_read, view_lineage
+from ecommerce_platform.analytics.views import (
+    READS,
+    RECONCILED_VIEWS,
+    UNSPECIFIED_COUNTRY,
+    VIEWS,
+    view_deps,
+    view_description,
+    view_sql,
+)
+from ecommerce_platform.resources.sql_dialect import parse_trino, read_sql, to_trino
 
 SQL_DIR = resources.files("ecommerce_platform.analytics").joinpath("sql")
 SQL_FILES = sorted(p.name for p in SQL_DIR.iterdir() if p.name.endswith(".sql"))
 
 
+def _body(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+
+
 def test_every_sql_file_is_a_view():
     assert sorted(f"{v}.sql" for v in VIEWS) == SQL_FILES
-    for name in ("daily_sales", "daily_sales_by_country", "popular_products", "sales_by_country",
-                 "top_customers", "monthly_sales", "returns"):
-        assert name in VIEWS
+    assert set(RECONCILED_VIEWS) < set(VIEWS)
 
 
 @pytest.mark.parametrize("name", VIEWS)
 def test_view_sql_transpiles_to_valid_trino(name):
     sql = view_sql(name)
-    trino = to_trino(sql)
-    trees = parse_trino(trino)
+    trees = parse_trino(to_trino(sql))
     assert len(trees) == 1 and isinstance(trees[0], exp.Query)
     # The statement Athena receives is valid Trino too.
-    ddl = to_trino(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-    (tree,) = parse_trino(ddl)
+    (tree,) = parse_trino(to_trino(f"CREATE OR REPLACE VIEW {name} AS {sql}"))
     assert isinstance(tree, exp.Create) and tree.kind == "VIEW"
     # Nothing DuckDB-only survives the transpilation.
+    trino = to_trino(sql).upper()
     for fn in ("MODE(", "ARG_MAX(", "ARG_MIN(", "GROUP BY ALL", "STRFTIME(", "LIST(", "::"):
-        assert fn not in trino.upper(), f"{name}: {fn} is not Trino"
+        assert fn not in trino, f"{name}: {fn} is not Trino"
     # Integer division differs (DuckDB: double, Trino: truncated): every division divides doubles.
     for div in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Div):
         assert isinstance(div.this, exp.Cast) and div.this.to.is_type("double"), f"{name}: {div.sql()}"
 
 
 @pytest.mark.parametrize("name", VIEWS)
+def test_each_view_reads_what_its_asset_depends_on(name):
+    assert relations_read(view_sql(name)) == set(READS[name])
+    expected = ["clean_parquet"] if name == "sale_lines" else ["sale_lines"]
+    assert view_deps(name) == expected
+    assert view_description(name) and not view_description(name).startswith(name)
+
+
+@pytest.mark.parametrize("name", VIEWS)
 def test_views_use_the_one_sales_definition(name):
     sql = view_sql(name)
     assert "THE definition of a sale" in sql
-    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    body = _body(sql)
     if name == "sale_lines":
         assert "is_sale" in body and "is_return" in body
         # no re-derivation of the definition from raw columns
@@ -61,107 +78,51 @@ def test_daily_sales_has_no_limit():
     assert not list(tree.find_all(exp.Limit))
 
 
-# --------------------------------------------------------------------- small generated data
-ROWS = [
-    # invoice, code, description, qty, ts, price, customer, country, cancellation, product
-    ("1", "A", "RED MUG", 2, "2011-01-03 10:00", 5.00, "100", "UK", False, True),
-    ("1", "B", "BLUE BOWL", 1, "2011-01-03 10:00", 3.50, "100", "UK", False, True),
-    ("1", "POST", "POSTAGE", 1, "2011-01-03 10:00", 40.00, "100", "UK", False, False),
-    ("2", "A", "red mug", 1, "2011-01-03 11:00", 5.00, None, "France", False, True),  # guest
-    ("3", "A", "RED MUG", 4, "2011-02-10 09:00", 5.00, "200", "France", False, True),
-    ("3", "B", "BLUE BOWL", 1, "2011-02-10 09:00", 0.00, "200", "France", False, True),  # free: not a sale
-    ("C4", "A", "RED MUG", -1, "2011-02-11 09:00", 5.00, "100", "UK", True, True),  # a return
-    ("C5", "M", "Manual", -1, "2011-02-11 09:00", 99.00, "100", "UK", True, False),  # not a return
-    ("6", "B", "damaged", -3, "2011-02-12 09:00", 0.00, None, "UK", False, True),  # stock adjustment
-]
+def test_unspecified_is_the_clean_zones_placeholder_and_no_country():
+    # what the clean transform writes for a line without a country
+    typed = read_sql("ecommerce_platform.lake", "typed_lines.sql")
+    assert f"COALESCE(NULLIF(TRIM(country), ''), '{UNSPECIFIED_COUNTRY}')" in typed
+    for name in ("sales_kpis", "sales_by_country", "top_customers", "daily_sales_by_country"):
+        sql = view_sql(name)
+        comments = "\n".join(line for line in sql.splitlines() if line.startswith("--"))
+        assert f"'{UNSPECIFIED_COUNTRY}'" in comments, f"{name}: say how 'Unspecified' is handled"
+    assert f"country <> '{UNSPECIFIED_COUNTRY}'" in _body(view_sql("sales_kpis"))
+    assert f"WHEN country = '{UNSPECIFIED_COUNTRY}' THEN NULL" in _body(view_sql("sales_by_country"))
 
 
-@pytest.fixture
-def small_warehouse(tmp_path):
-    wh = DuckDBWarehouse(path=str(tmp_path / "w.duckdb"))
-    values = []
-    for inv, code, desc, q, ts, price, cust, country, canc, prod in ROWS:
-        cust_sql = "NULL" if cust is None else f"'{cust}'"
-        values.append(
-            f"('{inv}', '{code}', '{desc}', {q}, TIMESTAMP '{ts}', {price}, {cust_sql}, '{country}', "
-            f"{canc}, {prod})"
-        )
-    wh.execute(
-        "CREATE TABLE raw_lines (invoice_no VARCHAR, stock_code VARCHAR, description VARCHAR, "
-        "quantity BIGINT, invoice_ts TIMESTAMP, unit_price DOUBLE, customer_id VARCHAR, country VARCHAR, "
-        "is_cancellation BOOLEAN, is_product BOOLEAN); INSERT INTO raw_lines VALUES " + ", ".join(values)
-    )
-    # the clean table's flags, as clean_transactions.sql derives them
-    wh.execute(
-        "CREATE VIEW transactions AS SELECT *, CAST(invoice_ts AS DATE) AS invoice_date, "
-        "ROUND(quantity * unit_price, 2) AS line_total, customer_id IS NULL AS is_guest, "
-        "(NOT is_cancellation AND quantity > 0 AND unit_price > 0 AND is_product) AS is_sale, "
-        "(is_cancellation AND quantity < 0 AND is_product) AS is_return FROM raw_lines"
-    )
-    create_views(wh, None)
-    return wh
+def _deps(name: str, column: str) -> set[tuple[str, str]]:
+    return set(view_lineage(name)[column])
 
 
-def test_views_on_small_data(small_warehouse):
-    wh = small_warehouse
-    daily = wh.query_df("SELECT * FROM daily_sales ORDER BY sale_date")
-    # 3 Jan: 10 + 3.5 (invoice 1, postage excluded) + 5 (guest invoice 2) = 18.5 gross, 2 orders
-    # 10 Feb: 20 (the free bowl is not a sale); 11 Feb: return of 5 (the manual line is no return)
-    assert [str(d)[:10] for d in daily["sale_date"]] == ["2011-01-03", "2011-02-10", "2011-02-11"]
-    assert list(daily["gross_sales"]) == [18.5, 20.0, 0.0]
-    assert list(daily["returns_value"]) == [0.0, 0.0, 5.0]
-    assert list(daily["net_revenue"]) == [18.5, 20.0, -5.0]
-    assert list(daily["orders"]) == [2, 1, 0]
-    assert list(daily["customers"]) == [1, 1, 0]  # guests are not customers
-    assert list(daily["units_sold"]) == [4, 4, 0]
-    assert daily["avg_order_value"].iloc[0] == 9.25 and daily["avg_order_value"].isna().iloc[2]
-
-    products = wh.query_df("SELECT * FROM popular_products ORDER BY revenue_rank")
-    assert list(products["stock_code"]) == ["A", "B"]
-    a = products.iloc[0]
-    assert a["description"] == "RED MUG"  # the most frequent description, not 'red mug'
-    assert (a["units_sold"], a["units_returned"], a["net_revenue"], a["orders"], a["customers"]) == (7, 1, 30.0, 3, 2)
-    assert a["return_rate"] == round(1 / 7, 4)
-
-    customers = wh.query_df("SELECT * FROM top_customers ORDER BY revenue_rank")
-    assert list(customers["customer_id"]) == ["200", "100"]  # no guest row
-    c100 = customers.iloc[1]
-    assert (c100["country"], c100["net_revenue"], c100["orders"]) == ("UK", 8.5, 1)
-
-    countries = wh.query_df("SELECT * FROM sales_by_country ORDER BY revenue_rank")
-    assert list(countries["country"]) == ["France", "UK"]
-    assert list(countries["net_revenue"]) == [25.0, 8.5]
-    assert countries["share_of_net_revenue"].sum() == pytest.approx(1.0)
-
-    monthly = wh.query_df("SELECT * FROM monthly_sales ORDER BY sale_month")
-    assert list(monthly["net_revenue"]) == [18.5, 15.0]
-    assert list(monthly["new_customers"]) == [1, 1]
-    returns = wh.query_df("SELECT * FROM returns ORDER BY sale_month")
-    assert list(returns["returns_value"]) == [0.0, 5.0] and list(returns["return_invoices"]) == [0, 1]
-
-    s = summarize(wh, None)
-    assert s["headline"]["net_revenue"] == 33.5
-    assert s["headline"]["orders"] == 3 and s["headline"]["customers"] == 2
-    assert set(s["totals"].values()) == {33.5}
-    assert all(n > 0 for n in s["row_counts"].values())
+def test_column_lineage_follows_the_sql():
+    # sale_lines on the clean table
+    assert _deps("sale_lines", "sale_amount") == {("transactions", "is_sale"), ("transactions", "line_total")}
+    assert _deps("sale_lines", "units_returned") == {("transactions", "is_return"), ("transactions", "quantity")}
+    assert _deps("sale_lines", "sale_month") == {("transactions", "invoice_date")}
+    # through a subquery and an expression
+    assert _deps("daily_sales", "net_revenue") == {("sale_lines", "sale_amount"), ("sale_lines", "return_amount")}
+    assert _deps("daily_sales", "sale_date") == {("sale_lines", "invoice_date")}
+    assert _deps("daily_sales", "avg_order_value") == {
+        ("sale_lines", "sale_amount"), ("sale_lines", "is_sale"), ("sale_lines", "invoice_no")}
+    # through CTEs and a join
+    assert _deps("popular_products", "description") == {("sale_lines", "description")}
+    assert _deps("top_customers", "country") == {("sale_lines", "country")}
+    assert _deps("top_customers", "first_purchase") == {("sale_lines", "is_sale"), ("sale_lines", "invoice_ts")}
+    # a window function: the rank is computed from net revenue and the tie-breaker
+    assert _deps("sales_by_country", "revenue_rank") == {
+        ("sale_lines", "country"), ("sale_lines", "sale_amount"), ("sale_lines", "return_amount")}
+    assert _deps("sales_kpis", "countries") == {("sale_lines", "country"), ("sale_lines", "is_sale")}
+    # a count of rows is computed from no column: no lineage is claimed
+    assert "new_customers" not in view_lineage("monthly_sales")
 
 
-def test_views_are_plain_duckdb_views(small_warehouse, tmp_path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
-    try:
-        names = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        assert set(VIEWS) <= names
-    finally:
-        con.close()
+@pytest.mark.parametrize("name", VIEWS)
+def test_lineage_covers_the_view_and_only_its_inputs(name):
+    from ecommerce_platform.analytics.lineage import output_columns
 
-
-def test_numeric_keeps_identifiers_as_text():
-    import pandas as pd
-
-    from ecommerce_platform.analytics.views import numeric
-
-    # Athena returns every value as text
-    df = numeric(pd.DataFrame({"customer_id": ["14646"], "stock_code": ["85123"], "net_revenue": ["1.50"],
-                               "orders": ["3"], "country": ["EIRE"]}))
-    assert df["customer_id"].iloc[0] == "14646" and df["stock_code"].iloc[0] == "85123"
-    assert df["net_revenue"].iloc[0] == 1.5 and df["orders"].iloc[0] == 3
+    lineage = view_lineage(name)
+    assert set(lineage) <= set(output_columns(view_sql(name)))
+    assert {rel for deps in lineage.values() for rel, _ in deps} == set(READS[name])
+    if name != "sale_lines":
+        base = set(output_columns(view_sql("sale_lines")))
+        assert {c for deps in lineage.values() for _, c in deps} <= base

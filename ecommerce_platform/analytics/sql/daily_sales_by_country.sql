@@ -1,4 +1,6 @@
 -- daily_sales_by_country: one row per calendar day and customer country with a sale or a return.
+-- Lines without a country are grouped under 'Unspecified' (the clean zone's placeholder, not a
+-- country): kept, so that the rows of a day add up to the day's total.
 -- THE definition of a sale (column is_sale of the clean table `transactions`, see
 -- lake/sql/clean_transactions.sql and docs/analytics.md):
 --   is_sale = NOT a cancellation AND quantity > 0 AND unit_price > 0 AND a real product

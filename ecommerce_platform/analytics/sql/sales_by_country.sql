@@ -1,5 +1,7 @@
--- sales_by_country: one row per customer country; share_of_net_revenue is the country's fraction
--- (0-1) of total net revenue.
+-- sales_by_country: one row per customer country; share_of_net_revenue is the row's fraction (0-1) of
+-- total net revenue. 'Unspecified' (what the clean zone writes when a line has no country) is not a
+-- country: its row is kept, so the rows still add up to the total, but it is not ranked (revenue_rank
+-- is NULL, listed last); revenue_rank ranks the real countries only, 1 = the highest net revenue.
 -- THE definition of a sale (column is_sale of the clean table `transactions`, see
 -- lake/sql/clean_transactions.sql and docs/analytics.md):
 --   is_sale = NOT a cancellation AND quantity > 0 AND unit_price > 0 AND a real product
@@ -10,7 +12,10 @@
 -- line; avg_order_value = gross_sales / orders. Returns count where (day, country, product,
 -- customer) the return invoice was raised. Guest checkouts (no customer id) are sales but not customers.
 SELECT
-    ROW_NUMBER() OVER (ORDER BY gross_sales - returns_value DESC, country) AS revenue_rank,
+    CASE WHEN country = 'Unspecified' THEN NULL
+         ELSE ROW_NUMBER() OVER (PARTITION BY country = 'Unspecified'
+                                 ORDER BY gross_sales - returns_value DESC, country)
+    END AS revenue_rank,
     country,
     gross_sales,
     returns_value,
@@ -32,4 +37,4 @@ FROM (
     FROM sale_lines
     GROUP BY country
 ) AS per_country
-ORDER BY revenue_rank
+ORDER BY revenue_rank NULLS LAST, country

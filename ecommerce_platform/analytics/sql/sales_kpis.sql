@@ -1,4 +1,6 @@
 -- sales_kpis: one row, the headline figures of the whole period (the dashboard's tiles).
+-- countries counts the countries with a sale; 'Unspecified' (what the clean zone writes when a line
+-- has no country) is not a country and is not counted: its sales are in every money figure.
 -- THE definition of a sale (column is_sale of the clean table `transactions`, see
 -- lake/sql/clean_transactions.sql and docs/analytics.md):
 --   is_sale = NOT a cancellation AND quantity > 0 AND unit_price > 0 AND a real product
@@ -19,7 +21,7 @@ SELECT
     COUNT(DISTINCT CASE WHEN is_sale THEN customer_id END) AS customers,
     CAST(SUM(units_sold) AS BIGINT) AS units_sold,
     COUNT(DISTINCT CASE WHEN is_sale THEN stock_code END) AS products,
-    COUNT(DISTINCT CASE WHEN is_sale THEN country END) AS countries,
+    COUNT(DISTINCT CASE WHEN is_sale AND country <> 'Unspecified' THEN country END) AS countries,
     ROUND(CAST(SUM(sale_amount) AS DOUBLE)
           / NULLIF(COUNT(DISTINCT CASE WHEN is_sale THEN invoice_no END), 0), 2) AS avg_order_value
 FROM sale_lines

@@ -1,6 +1,8 @@
 -- top_customers: every identified customer (guest checkouts excluded) ranked by net revenue; no
--- LIMIT, take the top N when querying. country is the customer's main country (most sale and
--- return lines; ties: alphabetical). first/last_purchase are timestamps of the first and last sale.
+-- LIMIT, take the top N when querying. country is the customer's main country: the real country with
+-- the most sale and return lines (ties: alphabetical); 'Unspecified' (what the clean zone writes when a
+-- line has no country) is not a country and is only given when the customer has no line with one.
+-- first/last_purchase are timestamps of the first and last sale.
 -- THE definition of a sale (column is_sale of the clean table `transactions`, see
 -- lake/sql/clean_transactions.sql and docs/analytics.md):
 --   is_sale = NOT a cancellation AND quantity > 0 AND unit_price > 0 AND a real product
@@ -14,7 +16,9 @@ WITH countries AS (
     SELECT
         customer_id,
         country,
-        ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY COUNT(*) DESC, country) AS country_rank
+        ROW_NUMBER() OVER (PARTITION BY customer_id
+                           ORDER BY CASE WHEN country = 'Unspecified' THEN 1 ELSE 0 END, COUNT(*) DESC, country)
+            AS country_rank
     FROM sale_lines
     WHERE NOT is_guest
     GROUP BY customer_id, country

@@ -1,4 +1,7 @@
--- quality_totals: whole-table counts that do not add up over months (distinct customers, products).
+-- quality_totals: whole-table counts that do not add up over months (distinct invoices, customers,
+-- products, countries). countries leaves out 'Unspecified' (the clean zone's placeholder for a line
+-- without a country: not a country). gross_line_total is the plain sum of every clean line's total
+-- (sales, cancellations, fees, ...): a data quality figure, not revenue (revenue: the analytics views).
 SELECT
     COUNT(*) AS lines,
     COUNT(DISTINCT invoice_no) AS invoices,
@@ -7,9 +10,8 @@ SELECT
     COUNT(DISTINCT invoice_no) FILTER (WHERE is_guest) AS guest_invoices,
     COUNT(DISTINCT stock_code) AS stock_codes,
     COUNT(DISTINCT stock_code) FILTER (WHERE NOT is_product) AS non_product_codes,
-    COUNT(DISTINCT country) AS countries,
+    COUNT(DISTINCT country) FILTER (WHERE country <> {unspecified}) AS countries,
     MIN(invoice_ts) AS first_invoice,
     MAX(invoice_ts) AS last_invoice,
-    ROUND(SUM(line_total), 2) AS gross_line_total,
-    ROUND(COALESCE(SUM(line_total) FILTER (WHERE is_sale), 0), 2) AS sales_revenue
+    ROUND(SUM(line_total), 2) AS gross_line_total
 FROM transactions

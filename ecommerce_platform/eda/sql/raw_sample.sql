@@ -1,7 +1,7 @@
--- raw_sample: a systematic sample (every k-th source row) of the raw input as landed: the canonical
--- source columns as text (the ingestion layer's source selects, substituted for the sources
--- placeholder last, since they contain braces themselves), with quantity and unit price read as
--- numbers so their distributions compare with the clean zone's. Unparsable numbers become NULL.
+-- raw_sample: a systematic sample (every k-th record of each source) of the raw input as landed, from
+-- the table raw_lines that the ingestion layer publishes (the canonical copies: the source columns as
+-- text, before any rule), with quantity and unit price read as numbers so that their distributions
+-- compare with the clean zone's. Unparsable numbers become NULL.
 SELECT
     invoice_no,
     stock_code,
@@ -12,7 +12,7 @@ SELECT
     customer_id,
     country,
     route
-FROM ({sources}) AS src
+FROM raw_lines
 WHERE MOD(source_row, {step}) = 0
 ORDER BY source_file, source_row
 LIMIT {limit}
