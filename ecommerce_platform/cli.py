@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "predict-high-value": "ecommerce_platform.ml.cli:predict_high_value",
     "recommend": "ecommerce_platform.ml.cli:recommend",
     "similar": "ecommerce_platform.ml.cli:similar",
+    "forecast": "ecommerce_platform.ml.cli:forecast",
 }
 
 

@@ -1,10 +1,13 @@
 """ML layer: the feature tables (SQL in the warehouse), the models ``classifier``, ``segments`` (table
-``customer_segments``) and ``als_model``, the view ``vip_transactions``, and the checks that keep a
-model that does not beat its baseline (or does not cover its customers) from being served.
+``customer_segments``), ``als_model`` and ``sales_forecast`` (table ``sales_forecast``), the view
+``vip_transactions``, and the checks that keep a model that does not beat its strongest baseline (or does
+not cover its customers) from being served.
 
 Each model asset records its run in the lake (``models/<model>/last_run.json``, ml/runs.py); its
-check reads that record and what is served, and counts again from the published tables. A model whose
-input is too small materializes with ``status: insufficient_data`` and its check warns."""
+check reads that record and what is published, and counts again from the published tables. Gates decide
+on a confidence interval (contract.py): a run whose test set is too small to decide is ``inconclusive``
+(nothing new served, the check warns); a model whose input is too small materializes with
+``status: insufficient_data`` and its check warns."""
 
 
 import dagster as dg
@@ -96,7 +99,19 @@ def _status_metadata(record: dict) -> dict:
     if record["status"] == runs.INSUFFICIENT:
         meta["missing"] = dg.MetadataValue.json(record["missing"])
         meta["message"] = f"too little data for an honest model: {record['message']}; nothing new is served"
+    elif record["status"] == runs.INCONCLUSIVE:
+        meta["message"] = ("the test set is too small to decide whether the model beats its baseline: nothing "
+                           "new is served, the previous model stays")
     return meta
+
+
+def _log_verdict(context, name: str, record: dict, headline: str) -> None:  # noqa: ANN001
+    status = record["status"]
+    reasons = "; ".join(record.get("gate_failures") or [])
+    if status == runs.SERVED:
+        context.log.info(f"{name}: {headline}: served")
+    else:
+        context.log.warning(f"{name}: {headline}: {status}, NOT served ({reasons})")
 
 
 # ------------------------------------------------------------------------------------ feature tables
@@ -160,7 +175,7 @@ class ClassifierConfig(dg.Config):
     code_version=code_version(PACKAGE, "classifier.py", "contract.py", "features.py", "metrics.py", "runs.py",
                               params=config_defaults(ClassifierConfig)),
     description="High-value invoice classifier (total >= threshold GBP) from what is known before the "
-    "total; time split, threshold chosen on validation; served only if it beats its baseline.",
+    "total; time split; served only if significantly better than its strongest logistic-regression baseline.",
 )
 def classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import classifier as clf
@@ -177,25 +192,36 @@ def classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, ware
     if run is None:
         context.log.warning(f"classifier: {meta['message']}")
     else:
-        m, b = run.metrics, run.baseline_metrics
-        (context.log.info if run.beats_baseline else context.log.warning)(
-            f"classifier ROC-AUC {m['roc_auc']:.4f} vs baseline {b['roc_auc']:.4f}: "
-            + ("served" if run.beats_baseline else "NOT served (" + "; ".join(run.gate_failures) + ")"))
+        m, g = run.metrics, run.gate_figures
+        strongest = run.strongest_baseline
+        _log_verdict(context, "classifier", record, f"{run.model.kind} ROC-AUC {m['roc_auc']:.4f} vs {strongest} "
+                     f"{run.baseline_metrics[strongest]['roc_auc']:.4f}")
         keys = ("roc_auc", "pr_auc", "precision", "recall", "f1")
         for k in keys:
             _num(meta, f"test_{k}", m[k])
-            _num(meta, f"baseline_{k}", b[k])
-        _num(meta, "auc_margin", m["roc_auc"] - b["roc_auc"])
+            _num(meta, f"baseline_{k}", run.baseline_metrics[strongest][k])
+        for name, bm in run.baseline_metrics.items():
+            _num(meta, f"roc_auc_{name}", bm["roc_auc"])
+        _num(meta, "roc_auc_gradient_boosting", run.gbm_metrics.get("roc_auc"))
+        _num(meta, "auc_margin", g.get("auc_difference"))
+        _num(meta, "auc_margin_lo", g.get("auc_difference_lo"))
+        _num(meta, "auc_margin_hi", g.get("auc_difference_hi"))
         _num(meta, "required_auc_margin", C.MIN_AUC_MARGIN)
+        _num(meta, "confidence", C.CONFIDENCE)
         _num(meta, "leak_auc", C.LEAK_AUC)
         _num(meta, "decision_threshold", m["threshold"])
         _num(meta, "test_positive_rate", m["positive_rate"])
         _num(meta, "validation_roc_auc", m["validation_roc_auc"])
+        rows = [{"model": f"{run.model.kind} (candidate)", **m}, {"model": f"{clf.GBM} (trees)", **run.gbm_metrics},
+                *({"model": name, **bm} for name, bm in run.baseline_metrics.items())]
         meta.update({
+            "model_kind": run.model.kind,
+            "strongest_baseline": strongest,
+            "model_selection": dg.MetadataValue.json(runs.json_safe(
+                {k: (round(v, 4) if isinstance(v, float) else v) for k, v in run.selection.items()
+                 if k != "baseline_roc_auc"})),
             "gate_failures": dg.MetadataValue.json(run.gate_failures),
-            "metrics": _records_table(
-                [{"model": "gradient boosting", **m}, {"model": clf.BASELINE, **b}],
-                [("model", "string"), *((k, "float") for k in (*keys, "threshold"))]),
+            "metrics": _records_table(rows, [("model", "string"), *((k, "float") for k in (*keys, "threshold"))]),
             "split": dg.MetadataValue.json({k: v for k, v in run.split.items() if k != "months"}),
             "features": dg.MetadataValue.json(run.model.feature_names),
             "train_seconds": dg.MetadataValue.float(run.train_seconds),
@@ -217,11 +243,31 @@ def _never_run(name: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, metadata={"problem": f"{name} has no run recorded in the lake"})
 
 
+def _verdict_check(record: dict, served: str | None, verdict: str, reasons: list[str], meta: dict) -> dg.AssetCheckResult:
+    """The check's result from its recount: the recounted gate must pass and the served model be this
+    run's; an undecided recount (or an inconclusive run) warns; anything else fails."""
+    failures = list(reasons)
+    if record["status"] == runs.SERVED and served != record["run_id"]:
+        failures.append(f"the served model ({served or 'none'}) is not this run's ({record['run_id']})")
+        verdict = "fail"
+    if record["status"] == runs.REJECTED:
+        verdict = "fail"
+    meta = {**meta, "status": record["status"], "run_id": record["run_id"], "served_run_id": served or "none",
+            "verdict": verdict, "failures": dg.MetadataValue.json(failures)}
+    if verdict == "pass" and record["status"] == runs.SERVED:
+        return dg.AssetCheckResult(passed=True, metadata=meta)
+    if verdict == "undecided" or record["status"] == runs.INCONCLUSIVE:
+        meta["message"] = "the test set is too small to decide: nothing new is served, the previous model stays"
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta)
+    return dg.AssetCheckResult(passed=False, metadata=meta)
+
+
 @dg.asset_check(
     asset="classifier", blocking=True,
-    description=f"The served model is this run's, and its test ROC-AUC, recomputed from the published model "
-    f"and invoice_features, is >= the baseline's (refit on the same split) + {C.MIN_AUC_MARGIN} and < "
-    f"{C.LEAK_AUC} (higher means a leak); warns when the data is too small for an honest model",
+    description=f"Recomputed from the published model and invoice_features: its test ROC-AUC beats the strongest "
+    f"baseline (refit on the same split) + {C.MIN_AUC_MARGIN}, the {C.CONFIDENCE:.0%} DeLong interval of the "
+    f"difference above 0, and is < {C.LEAK_AUC}; the served model is this run's. Warns when the test set is too "
+    "small to decide or the data too small for an honest model",
 )
 def classifier_beats_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
     from ecommerce_platform.ml import classifier as clf
@@ -233,25 +279,22 @@ def classifier_beats_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
     if record["status"] == runs.INSUFFICIENT:
         return _insufficient(record)
     served = clf.served_run_id(lake)
-    meta: dict = {"status": record["status"], "run_id": record["run_id"], "served_run_id": served or "none"}
+    prefix = clf.CURRENT_PREFIX if record["status"] == runs.SERVED else clf.CANDIDATE_PREFIX
+    recount = clf.evaluate_served(lake, warehouse.query_df(f"SELECT * FROM {INVOICE_FEATURES.name}"), record, prefix)
+    meta: dict = {"strongest_baseline": recount.get("strongest_baseline") or "none"}
     _num(meta, "reported_roc_auc", record["metrics"].get("roc_auc"))
-    _num(meta, "reported_baseline_roc_auc", record["baseline_metrics"].get("roc_auc"))
-    if served is None:
-        return dg.AssetCheckResult(passed=False, metadata={**meta, "problem": "no classifier is served"})
-    recount = clf.evaluate_served(lake, warehouse.query_df(f"SELECT * FROM {INVOICE_FEATURES.name}"), record)
-    failures = clf.gate({"roc_auc": recount["roc_auc"]}, {"roc_auc": recount["baseline_roc_auc"]})
-    if served != record["run_id"]:
-        failures.append(f"the served model ({served}) is not this run's ({record['run_id']})")
-    _num(meta, "served_roc_auc", recount["roc_auc"])
-    _num(meta, "baseline_roc_auc", recount["baseline_roc_auc"])
+    _num(meta, "recounted_roc_auc", recount.get("roc_auc"))
+    for name, auc in (recount.get("baseline_roc_auc") or {}).items():
+        _num(meta, f"recounted_roc_auc_{name}", auc)
+    _num(meta, "auc_margin_lo", recount.get("auc_difference_lo"))
+    _num(meta, "auc_margin_hi", recount.get("auc_difference_hi"))
     _num(meta, "required_margin", C.MIN_AUC_MARGIN)
-    meta["failures"] = dg.MetadataValue.json(failures)
-    return dg.AssetCheckResult(passed=not failures, metadata=meta)
+    return _verdict_check(record, served, recount["verdict"], recount["reasons"], meta)
 
 
 # ------------------------------------------------------------------------------------ segments
 class SegmentsConfig(dg.Config):
-    k: int = 4
+    k: int = 0  # 0: chosen by silhouette and bootstrap stability; > 0: a business choice (said in the metadata)
     random_state: int = 0
 
 
@@ -263,7 +306,8 @@ class SegmentsConfig(dg.Config):
     tags={ENGINE_TAG: "warehouse"},
     code_version=code_version(PACKAGE, "segments.py", "contract.py", "runs.py", "sql/segment_coverage.sql",
                               params=config_defaults(SegmentsConfig)),
-    description="Customer segments: K-Means on log-scaled RFM, named from centroid profiles; table "
+    description="Customer segments: rules (no net spend, new, one-time buyers), then K-Means on repeat buyers' "
+    "log-scaled RFM with k chosen by silhouette and stability, named from profile thresholds; table "
     "`customer_segments`, published only when it labels every customer exactly once.",
     metadata={"dagster/column_schema": _schema(C.SEGMENT_COLUMNS), "dagster/table_name": C.SEGMENTS_TABLE},
 )
@@ -276,18 +320,21 @@ def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehous
         seg.catalog_table(warehouse)
         return previous
     customers = warehouse.query_df(f"SELECT * FROM {CUSTOMER_FEATURES.name}")
-    record, run = seg.run_and_publish(warehouse, customers, seg.SegmentSettings(k=config.k, random_state=config.random_state))
+    record, run = seg.run_and_publish(warehouse, customers, seg.SegmentSettings(k=config.k or None,
+                                                                                random_state=config.random_state))
     meta = _status_metadata(record)
-    meta["k"] = dg.MetadataValue.int(config.k)
+    meta["thresholds"] = dg.MetadataValue.json(seg.thresholds())
     if run is None:
         context.log.warning(f"segments: {meta['message']}")
     else:
         if record["problems"]:
             context.log.error("segments NOT published: " + "; ".join(record["problems"]))
         meta["problems"] = dg.MetadataValue.json(record["problems"])
-        _num(meta, "silhouette_k", run.silhouettes.get(config.k))
-        meta["silhouettes"] = _records_table([{"k": k, "silhouette": v} for k, v in run.silhouettes.items()],
-                                             [("k", "int"), ("silhouette", "float")])
+        meta["k"] = dg.MetadataValue.int(run.k)
+        meta["k_reason"] = run.k_reason
+        _num(meta, "silhouette_k", run.silhouettes.get(run.k))
+        meta["k_choice"] = _records_table(run.k_choice, [("k", "int"), ("silhouette", "float"),
+                                                         ("stability_ari", "float"), ("stability_ari_min", "float")])
         meta["profiles"] = _records_table(run.profiles.to_dict("records"), [
             ("segment", "string"), ("customers", "int"), ("share", "float"), ("recency_days_median", "float"),
             ("frequency_median", "float"), ("monetary_median", "float"), ("avg_basket_median", "float"),
@@ -366,6 +413,14 @@ def vip_transactions(context: dg.AssetExecutionContext, warehouse: Warehouse) ->
 # ------------------------------------------------------------------------------------ ALS
 class ALSConfig(dg.Config):
     min_invoices: int = 2
+    time_cut_days: int = C.TIME_CUT_DAYS
+    recent_days: int = C.RECENT_DAYS
+
+
+def _als_interactions(warehouse: Warehouse):  # noqa: ANN202
+    from ecommerce_platform.ml.recommender import INTERACTION_COLUMNS
+
+    return warehouse.query_df(f"SELECT {INTERACTION_COLUMNS} FROM {USER_ITEM_INTERACTIONS.name}")
 
 
 @dg.asset(
@@ -375,8 +430,9 @@ class ALSConfig(dg.Config):
     kinds={"python", "numpy"},
     code_version=code_version(PACKAGE, "recommender.py", "contract.py", "metrics.py", "runs.py", "sql/product_catalog.sql",
                               params=config_defaults(ALSConfig)),
-    description="Implicit ALS recommender on users x items confidence; tuned on validation, evaluated on "
-    "each customer's last invoice against popularity; served (npz + Parquet) only if it beats it.",
+    description="Recommender in two modes (discovery: ALS + recent popularity; next-basket: repeat + ALS), "
+    "evaluated on a global time cut and each customer's last invoice against popularity, recent popularity, "
+    "item-kNN and repeat-most-bought; served only if each mode beats its strongest baseline.",
 )
 def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import recommender as rec
@@ -385,52 +441,57 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
     previous = previous_if_fresh(context, exists=lambda: rec.outputs_exist(lake))
     if previous is not None:
         return previous
-    interactions = warehouse.query_df(
-        "SELECT customer_id, stock_code, invoice_no, quantity, invoice_rank_desc, customer_invoices "
-        f"FROM {USER_ITEM_INTERACTIONS.name}")
-    record, run = rec.run_and_publish(lake, interactions, lambda: rec.product_catalog(warehouse),
-                                      rec.ALSSettings(min_invoices=config.min_invoices))
+    record, run = rec.run_and_publish(lake, _als_interactions(warehouse), lambda: rec.product_catalog(warehouse),
+                                      rec.ALSSettings(min_invoices=config.min_invoices, time_cut_days=config.time_cut_days,
+                                                      recent_days=config.recent_days))
     meta = _status_metadata(record)
     if run is None:
         context.log.warning(f"als_model: {meta['message']}")
-    else:
-        (context.log.info if run.beats_popularity else context.log.warning)(
-            f"ALS precision@{C.K} {run.metrics[f'precision_at_{C.K}']:.4f} vs popularity "
-            f"{run.popularity_metrics[f'precision_at_{C.K}']:.4f}: "
-            + ("served" if run.beats_popularity else "NOT served (" + "; ".join(run.gate_failures) + ")"))
-        keys = (f"precision_at_{C.K}", f"recall_at_{C.K}", f"map_at_{C.K}", "coverage")
-        for k in keys:
-            _num(meta, f"als_{k}", run.metrics[k])
-            _num(meta, f"popularity_{k}", run.popularity_metrics[k])
-        _num(meta, "precision_lift", run.lift)
-        _num(meta, "min_lift", C.MIN_LIFT)
-        grid_cols = [("factors", "int"), ("regularization", "float"), ("alpha", "float"), ("iterations", "int"),
-                     ("scaling", "string"), (f"precision_at_{C.K}", "float"), (f"map_at_{C.K}", "float"),
-                     ("fit_seconds", "float")]
-        meta.update({
-            "gate_failures": dg.MetadataValue.json(run.gate_failures),
-            "metrics": _records_table(
-                [{"model": "ALS", **run.metrics}, {"model": "popularity", **run.popularity_metrics}],
-                [("model", "string"), *((k, "float") for k in keys), ("users", "int")]),
-            "validation_grid": _records_table(run.validation, grid_cols),
-            "params": dg.MetadataValue.json(dict(run.params.__dict__)),
-            "holdout": dg.MetadataValue.json(run.holdout_info),
-            "n_users": dg.MetadataValue.int(int(run.model.user_factors.shape[0])),
-            "n_items": dg.MetadataValue.int(int(run.model.item_factors.shape[0])),
-            "train_seconds": dg.MetadataValue.float(run.train_seconds),
-            "eval_seconds": dg.MetadataValue.float(run.eval_seconds),
-            "tuning_seconds": dg.MetadataValue.float(run.tuning_seconds),
-            "dagster/uri": dg.MetadataValue.path(lake.uri(rec.CURRENT_PREFIX if run.beats_popularity
-                                                          else rec.CANDIDATE_PREFIX)),
-        })
+        return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+    p = f"precision_at_{C.K}"
+    tc = run.results[rec.TIME_CUT]
+    _log_verdict(context, "als_model", record, "; ".join(
+        f"{mode} {p} {r['precision']:.4f} vs {r['strongest']} {r['baseline_precision']:.4f}" for mode, r in tc.items()))
+    rows = []
+    for ev, modes in run.results.items():
+        suffix = "" if ev == rec.TIME_CUT else f"_{ev}"
+        for mode, r in modes.items():
+            mk = rec.mode_key(mode)
+            _num(meta, f"{mk}{suffix}_{p}", r["precision"])
+            for method, m in r["metrics"].items():
+                if method != "model":
+                    _num(meta, f"{mk}{suffix}_{p}_{method}", m[p])
+                rows.append({"evaluation": ev, "mode": mode, "method": method, **m})
+            _num(meta, f"{mk}{suffix}_lift", r["lift"])
+            _num(meta, f"{mk}{suffix}_margin_lo", r["lo"])
+            _num(meta, f"{mk}{suffix}_margin_hi", r["hi"])
+            meta[f"{mk}{suffix}_strongest_baseline"] = r["strongest"]
+    cols = [("evaluation", "string"), ("mode", "string"), ("method", "string"), (p, "float"),
+            (f"recall_at_{C.K}", "float"), (f"map_at_{C.K}", "float"), ("coverage", "float"), ("users", "int")]
+    meta.update({
+        "min_lift": dg.MetadataValue.json(C.MIN_LIFT),
+        "blend_weights": dg.MetadataValue.json({m: float(w) for m, w in run.weights.items()}),
+        "gate_failures": dg.MetadataValue.json(run.gate_failures),
+        "metrics": _records_table(rows, cols),
+        "validation": dg.MetadataValue.json(runs.json_safe(run.validation)),
+        "params": dg.MetadataValue.json(dict(run.params.__dict__)),
+        "split": dg.MetadataValue.json(runs.json_safe(run.split_info)),
+        "n_users": dg.MetadataValue.int(int(run.model.user_factors.shape[0])),
+        "n_items": dg.MetadataValue.int(int(run.model.item_factors.shape[0])),
+        "train_seconds": dg.MetadataValue.float(run.train_seconds),
+        "eval_seconds": dg.MetadataValue.float(run.eval_seconds),
+        "tuning_seconds": dg.MetadataValue.float(run.tuning_seconds),
+        "dagster/uri": dg.MetadataValue.path(lake.uri(rec.CURRENT_PREFIX if run.served else rec.CANDIDATE_PREFIX)),
+    })
     return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
 
 
 @dg.asset_check(
     asset="als_model", blocking=True,
-    description=f"The served model is this run's, and its precision@{C.K} on the time holdout is > 0 and >= "
-    f"{C.MIN_LIFT}x the popularity baseline's, counted again from user_item_interactions; warns when the "
-    "data is too small for an honest evaluation",
+    description=f"Counted again from user_item_interactions: in both modes, on the global time cut and on each "
+    f"customer's last invoice, precision@{C.K} beats {C.MIN_LIFT} x the strongest baseline (popularity, recent "
+    f"popularity, item-kNN, repeat-most-bought), the {C.CONFIDENCE:.0%} bootstrap interval of the difference "
+    "above 0; the served model is this run's. Warns when too few customers to decide or too little data",
 )
 def als_beats_popularity(warehouse: Warehouse) -> dg.AssetCheckResult:
     from ecommerce_platform.ml import recommender as rec
@@ -442,24 +503,141 @@ def als_beats_popularity(warehouse: Warehouse) -> dg.AssetCheckResult:
     if record["status"] == runs.INSUFFICIENT:
         return _insufficient(record)
     served = rec.served_run_id(lake)
-    interactions = warehouse.query_df(
-        "SELECT customer_id, stock_code, invoice_no, quantity, invoice_rank_desc, customer_invoices "
-        f"FROM {USER_ITEM_INTERACTIONS.name}")
-    popularity = rec.popularity_on_holdout(interactions, int(record["min_invoices"]))
-    failures = rec.gate(record["metrics"], popularity)
-    if served != record["run_id"]:
-        failures.append(f"the served model ({served or 'none'}) is not this run's ({record['run_id']})")
+    recount = rec.recount(lake, _als_interactions(warehouse), record)
+    if "problem" in recount:
+        return dg.AssetCheckResult(passed=False, metadata={"problem": recount["problem"]})
     p = f"precision_at_{C.K}"
-    meta: dict = {"status": record["status"], "run_id": record["run_id"], "served_run_id": served or "none",
-                  "failures": dg.MetadataValue.json(failures)}
-    _num(meta, f"als_{p}", record["metrics"][p])
-    _num(meta, f"popularity_{p}", popularity[p])
-    _num(meta, f"reported_popularity_{p}", record["popularity_metrics"][p])
-    _num(meta, "precision_lift", rec.lift(record["metrics"], popularity))
-    _num(meta, "min_lift", C.MIN_LIFT)
-    return dg.AssetCheckResult(passed=not failures, metadata=meta)
+    meta: dict = {}
+    for ev, modes in recount["results"].items():
+        suffix = "" if ev == rec.TIME_CUT else f"_{ev}"
+        for mode, r in modes.items():
+            mk = rec.mode_key(mode)
+            _num(meta, f"{mk}{suffix}_{p}", r["precision"])
+            _num(meta, f"reported_{mk}{suffix}_{p}", record["results"][ev][mode]["precision"])
+            for b, v in r["baselines"].items():
+                _num(meta, f"{mk}{suffix}_{p}_{b}", v)
+                _num(meta, f"reported_{mk}{suffix}_{p}_{b}", record["results"][ev][mode]["metrics"][b][p])
+            _num(meta, f"{mk}{suffix}_margin_lo", r["lo"])
+    return _verdict_check(record, served, recount["verdict"], recount["reasons"], meta)
+
+
+# ------------------------------------------------------------------------------------ sales forecast
+class SalesForecastConfig(dg.Config):
+    horizon_weeks: int = 8
+    backtest_weeks: int = 12
+    validation_weeks: int = 12
+    top_countries: int = 4
+
+
+def _forecast_settings(config: SalesForecastConfig):  # noqa: ANN202
+    from ecommerce_platform.ml.forecast import ForecastSettings
+
+    return ForecastSettings(horizon_weeks=config.horizon_weeks, backtest_weeks=config.backtest_weeks,
+                            validation_weeks=config.validation_weeks, top_countries=config.top_countries)
+
+
+@dg.asset(
+    key="sales_forecast",
+    deps=["daily_sales", "daily_sales_by_country"],
+    pool=WRITER_POOL,
+    kinds={"python", "numpy", "parquet"},
+    tags={ENGINE_TAG: "warehouse"},
+    code_version=code_version(PACKAGE, "forecast.py", "contract.py", "metrics.py", "runs.py", "sql/forecast_series.sql",
+                              params=config_defaults(SalesForecastConfig)),
+    description="Daily and weekly net revenue (total and largest countries) 8 weeks ahead with prediction "
+    "intervals; rolling-origin backtest against seasonal naive and a moving average; table `sales_forecast`, "
+    "served only if it beats seasonal naive.",
+    metadata={"dagster/column_schema": _schema(C.FORECAST_COLUMNS), "dagster/table_name": C.FORECAST_TABLE},
+)
+def sales_forecast(context: dg.AssetExecutionContext, config: SalesForecastConfig, warehouse: Warehouse) -> dg.MaterializeResult:
+    from ecommerce_platform.ml import forecast as fc
+
+    lake = warehouse.lake
+    previous = previous_if_fresh(context, exists=lambda: fc.outputs_exist(lake))
+    if previous is not None:
+        fc.catalog_table(warehouse)
+        return previous
+    settings = _forecast_settings(config)
+    record, run = fc.run_and_publish(warehouse, warehouse.query_df(fc.series_sql(settings.top_countries)), settings)
+    meta = _status_metadata(record)
+    meta["horizon_weeks"] = dg.MetadataValue.int(config.horizon_weeks)
+    if run is None:
+        context.log.warning(f"sales_forecast: {meta['message']}")
+    else:
+        t = run.total
+        _log_verdict(context, "sales_forecast", record, f"WAPE {t.wapes['model']:.4f} vs seasonal naive "
+                     f"{t.wapes['seasonal_naive']:.4f}")
+        _num(meta, "wape", t.wapes["model"])
+        _num(meta, "wape_seasonal_naive", t.wapes["seasonal_naive"])
+        _num(meta, "wape_moving_average", t.wapes["moving_average"])
+        _num(meta, "wape_vs_seasonal_naive", t.wapes["model"] / t.wapes["seasonal_naive"])
+        _num(meta, "mase", t.mase)
+        _num(meta, "interval_coverage", t.coverage)
+        _num(meta, "interval_coverage_weekly", t.coverage_weekly)
+        _num(meta, "interval", settings.interval)
+        _num(meta, "wape_difference_lo", run.figures["wape_difference_lo"])
+        _num(meta, "wape_difference_hi", run.figures["wape_difference_hi"])
+        rows = [{"series": r.name, "model": r.config.name, "wape": r.wapes["model"],
+                 "wape_seasonal_naive": r.wapes["seasonal_naive"], "wape_moving_average": r.wapes["moving_average"],
+                 "weekly_wape": r.test.weekly_wapes()["model"],
+                 "weekly_wape_seasonal_naive": r.test.weekly_wapes()["seasonal_naive"],
+                 "mase": r.mase, "interval_coverage": r.coverage} for r in run.results]
+        meta.update({
+            "origin": run.origin.isoformat(),
+            "backtest": dg.MetadataValue.json({"weeks": settings.backtest_weeks, "horizon_days": 7,
+                                               "validation_weeks": settings.validation_weeks}),
+            "series": _records_table(rows, [("series", "string"), ("model", "string"),
+                                            *((k, "float") for k in list(rows[0])[2:])]),
+            "gate_failures": dg.MetadataValue.json(run.reasons),
+            "train_seconds": dg.MetadataValue.float(run.train_seconds),
+            "eval_seconds": dg.MetadataValue.float(run.eval_seconds),
+            "plot": dg.MetadataValue.path(lake.uri(f"{fc.CURRENT_PREFIX if record['status'] == runs.SERVED else fc.CANDIDATE_PREFIX}/forecast.png")),
+        })
+    if lake.list(fc.TABLE_PREFIX):
+        meta.update(table_metadata(warehouse, C.FORECAST_TABLE, C.FORECAST_COLUMNS,
+                                   "series, granularity, period_start", fc.TABLE_PREFIX))
+    else:
+        meta["dagster/row_count"] = dg.MetadataValue.int(0)
+        meta["dagster/table_name"] = warehouse.table_name(C.FORECAST_TABLE)
+    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+
+
+@dg.asset_check(
+    asset="sales_forecast", blocking=True,
+    description=f"Counted again from daily_sales / daily_sales_by_country and the run's published backtest: the "
+    f"model's daily WAPE one week ahead beats seasonal naive's on the total (the {C.CONFIDENCE:.0%} interval of the "
+    "difference, resampling backtest weeks, above 0) and is confidently worse on no country; the table serves "
+    "this run. "
+    "Warns when the backtest is too short to decide or the history too short",
+)
+def sales_forecast_beats_seasonal_naive(warehouse: Warehouse) -> dg.AssetCheckResult:
+    from ecommerce_platform.ml import forecast as fc
+
+    lake = warehouse.lake
+    record = runs.read_record(lake, fc.MODEL_PREFIX)
+    if record is None:
+        return _never_run("sales_forecast")
+    if record["status"] == runs.INSUFFICIENT:
+        return _insufficient(record)
+    served = fc.served_run_id(lake)
+    recount = fc.recount(warehouse, record)
+    if "problem" in recount:
+        return dg.AssetCheckResult(passed=False, metadata={"problem": recount["problem"]})
+    meta: dict = {}
+    for name, w in recount["series"].items():
+        _num(meta, f"wape_{name}", w["wape"])
+        _num(meta, f"wape_seasonal_naive_{name}", w["wape_seasonal_naive"])
+    _num(meta, "reported_wape", record.get("wape"))
+    _num(meta, "wape_difference_lo", recount.get("wape_difference_lo"))
+    _num(meta, "wape_difference_hi", recount.get("wape_difference_hi"))
+    if record["status"] == runs.SERVED:
+        table_runs = warehouse.query_df(f"SELECT DISTINCT run_id FROM {C.FORECAST_TABLE}")["run_id"].tolist()
+        if table_runs != [record["run_id"]]:
+            recount["reasons"].append(f"the table {C.FORECAST_TABLE} serves runs {table_runs}, not {record['run_id']}")
+            recount["verdict"] = "fail"
+    return _verdict_check(record, served, recount["verdict"], recount["reasons"], meta)
 
 
 ASSETS = [invoice_features, customer_features, user_item_interactions, classifier, segments, vip_transactions,
-          als_model]
-CHECKS = [classifier_beats_baseline, segments_cover_customers, als_beats_popularity]
+          als_model, sales_forecast]
+CHECKS = [classifier_beats_baseline, segments_cover_customers, als_beats_popularity, sales_forecast_beats_seasonal_naive]

@@ -1,26 +1,38 @@
 """High-value invoice classifier: will this invoice total >= N GBP, from what is known before its total?
 
 Features come from ``invoice_features`` (strictly-prior customer history, country, time of day and
-week, basket size in lines; never the invoice's quantities, prices or total). Split by time: train on
-the earliest months, choose the decision threshold on the next months (validation), report on the
-last months (test). A baseline (logistic regression on one feature, the customer's prior average
-order) is trained and evaluated in the same run on the same split.
+week, basket size in lines; never the invoice's quantities, prices or total), plus two derived from
+them: the customer's prior average value per line (prior_avg_order / prior_avg_lines) and the basket's
+expected total at that value (basket_lines x it). Split by time: train on the earliest months, choose
+the decision threshold on the next months (validation), report on the last months (test).
 
-Promotion gate (``gate``): the run is served only when its test ROC-AUC is at least the baseline's +
-``MIN_AUC_MARGIN`` and below ``LEAK_AUC`` (higher means a leak). A run that fails it is kept as a
-candidate; the served model stays. Too little data for an honest split (``data_problems``): nothing is
-trained, the run is recorded as ``insufficient_data``.
+Baselines, trained and evaluated in the same run on the same split: logistic regressions (standardised
+log1p features) on one feature (the prior average order), on four (basket lines, prior average order,
+prior largest order, prior average lines) and on every feature the model sees (with missing-history
+indicators and one-hot country, hour and weekday). The strongest on the test months is the one to beat.
 
-The model is scikit-learn's HistGradientBoostingClassifier, exported to plain arrays (``npz``: the
-nodes of every tree) + JSON, and evaluated by a small numpy tree walker: nothing is pickled, and the
-exported model's probabilities equal scikit-learn's (a test checks it).
+Which model is the candidate: the simplest one that is not significantly beaten. The gradient-boosted
+trees are the candidate only when they beat the all-features logistic regression (the gate below);
+otherwise that logistic regression is the candidate (as accurate on this data, simpler), held to the
+simple baselines (1 and 4 features).
+
+Promotion gate (``gate``): D = test ROC-AUC - (the strongest baseline's + ``MIN_AUC_MARGIN``) with
+DeLong's interval for correlated ROC curves (contract.CONFIDENCE): served when the interval is above 0,
+rejected when below 0 (or when the ROC-AUC reaches ``LEAK_AUC``: a leak), inconclusive (not served, the
+check warns) when it straddles 0. A run that is not served is kept as a candidate; the served model
+stays. Too little data for an honest split (``data_problems``): nothing is trained, the run is recorded
+as ``insufficient_data``.
+
+The trees are scikit-learn's HistGradientBoostingClassifier, exported to plain arrays (``npz``: the
+nodes of every tree) + JSON, and evaluated by a small numpy tree walker; the logistic regression is
+exported as its scaler and coefficients (``npz``). Nothing is pickled, and the exported models'
+probabilities equal scikit-learn's (tests check it).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -28,7 +40,7 @@ from datetime import datetime
 import numpy as np
 
 from ecommerce_platform.ml import runs
-from ecommerce_platform.ml.contract import LEAK_AUC, MIN_AUC_MARGIN, MIN_CLASS_ROWS  # noqa: F401
+from ecommerce_platform.ml.contract import CONFIDENCE, LEAK_AUC, MIN_AUC_MARGIN, MIN_CLASS_ROWS  # noqa: F401
 from ecommerce_platform.ml.features import HISTORY_COLUMNS, INVOICE_FEATURE_COLUMNS, customer_history_sql
 
 MODEL_PREFIX = "models/classifier"
@@ -36,7 +48,16 @@ CANDIDATE_PREFIX = f"{MODEL_PREFIX}/candidate"
 CURRENT_PREFIX = f"{MODEL_PREFIX}/current"
 OTHER_COUNTRY = "__other__"
 BASELINE_FEATURE = "prior_avg_order"
-BASELINE = f"logistic regression on log1p({BASELINE_FEATURE})"
+BASELINE_FEATURES: dict[str, tuple[str, ...]] = {
+    "logreg_1_feature": (BASELINE_FEATURE,),
+    "logreg_4_features": ("basket_lines", "prior_avg_order", "prior_max_order", "prior_avg_lines"),
+    "logreg_all_features": (),  # every feature of the model (design_matrix), see baseline_matrix
+}
+BASELINES = tuple(BASELINE_FEATURES)
+FULL_LOGREG = "logreg_all_features"  # the candidate when the trees do not beat it
+SIMPLE_BASELINES = tuple(b for b in BASELINES if b != FULL_LOGREG)
+GBM = "gradient_boosting"
+DERIVED_FEATURES = ("prior_avg_line_value", "expected_basket_total")
 
 
 @dataclass
@@ -127,9 +148,51 @@ class ExportedGBM:
         return cls(**kw)
 
 
+@dataclass
+class ExportedLogReg:
+    """A standardised logistic regression as arrays: p = sigmoid(((x - mean) / scale) . coef + intercept)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def from_sklearn(cls, pipe) -> "ExportedLogReg":  # noqa: ANN001 - make_pipeline(StandardScaler, LogisticRegression)
+        scaler, lr = pipe.steps[0][1], pipe.steps[-1][1]
+        return cls(np.asarray(scaler.mean_, np.float64), np.asarray(scaler.scale_, np.float64),
+                   np.asarray(lr.coef_[0], np.float64), float(lr.intercept_[0]))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        z = ((np.asarray(X, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def to_npz(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, mean=self.mean, scale=self.scale, coef=self.coef, intercept=np.array([self.intercept]))
+        return buf.getvalue()
+
+    @classmethod
+    def from_npz(cls, data: bytes) -> "ExportedLogReg":
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(z["mean"], z["scale"], z["coef"], float(z["intercept"][0]))
+
+
 # ----------------------------------------------------------------------------- design matrix
+def derived_features(df) -> np.ndarray:
+    """prior_avg_line_value (GBP per line of the customer's prior invoices) and expected_basket_total
+    (basket_lines x that value): known before the total, NaN without history."""
+    import pandas as pd
+
+    avg_order = pd.to_numeric(df["prior_avg_order"], errors="coerce").to_numpy(np.float64)
+    avg_lines = pd.to_numeric(df["prior_avg_lines"], errors="coerce").to_numpy(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_line = np.where(avg_lines > 0, avg_order / avg_lines, np.nan)
+    return np.column_stack([per_line, pd.to_numeric(df["basket_lines"], errors="coerce").to_numpy(np.float64) * per_line])
+
+
 def design_matrix(df, countries: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Numeric features + one-hot country (countries outside the list -> OTHER_COUNTRY)."""
+    """Numeric features, the derived ones + one-hot country (countries outside the list -> OTHER_COUNTRY)."""
     import pandas as pd
 
     X = df[list(INVOICE_FEATURE_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
@@ -137,12 +200,39 @@ def design_matrix(df, countries: list[str]) -> tuple[np.ndarray, list[str]]:
     known = np.isin(country, countries)
     onehot = [(country == c).astype(np.float64) for c in countries]
     onehot.append((~known).astype(np.float64))
-    names = list(INVOICE_FEATURE_COLUMNS) + [f"country={c}" for c in countries] + [f"country={OTHER_COUNTRY}"]
-    return np.column_stack([X, *onehot]), names
+    names = (list(INVOICE_FEATURE_COLUMNS) + list(DERIVED_FEATURES) + [f"country={c}" for c in countries]
+             + [f"country={OTHER_COUNTRY}"])
+    return np.column_stack([X, derived_features(df), *onehot]), names
+
+
+def _log1p_signed(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def baseline_matrix(df, name: str, countries: list[str]) -> np.ndarray:
+    """The inputs of baseline ``name``: log1p of its features (missing -> 0); for the all-features
+    baseline, every numeric feature of the model log1p-scaled, missing-history indicators, and one-hot
+    country, hour and weekday."""
+    import pandas as pd
+
+    cols = BASELINE_FEATURES[name]
+    if cols:
+        return np.column_stack([np.log1p(pd.to_numeric(df[c], errors="coerce").fillna(0).clip(lower=0)
+                                         .to_numpy(np.float64)) for c in cols])
+    X, names = design_matrix(df, countries)
+    numeric = [i for i, n in enumerate(names) if not n.startswith("country=") and n not in ("hour_of_day", "day_of_week")]
+    values = X[:, numeric]
+    hour = pd.to_numeric(df["hour_of_day"], errors="coerce").fillna(-1).to_numpy()
+    dow = pd.to_numeric(df["day_of_week"], errors="coerce").fillna(-1).to_numpy()
+    parts = [_log1p_signed(np.nan_to_num(values, nan=0.0)), np.isnan(values).astype(np.float64),  # fixed columns
+             X[:, [i for i, n in enumerate(names) if n.startswith("country=")]],
+             np.column_stack([(hour == h).astype(np.float64) for h in range(6, 21)]),
+             np.column_stack([(dow == d).astype(np.float64) for d in range(1, 8)])]
+    return np.column_stack(parts)
 
 
 def baseline_feature(df) -> np.ndarray:
-    return np.log1p(df[BASELINE_FEATURE].fillna(0).clip(lower=0).to_numpy(np.float64)).reshape(-1, 1)
+    return baseline_matrix(df, "logreg_1_feature", [])
 
 
 def labels(df, label_threshold_gbp: float) -> np.ndarray:
@@ -197,75 +287,108 @@ def data_problems(df, s: ClassifierSettings) -> dict[str, dict]:
 # ----------------------------------------------------------------------------- model + training
 @dataclass
 class ClassifierModel:
-    gbm: ExportedGBM
+    gbm: "ExportedGBM | ExportedLogReg"  # the exported estimator (trees, or the logistic regression)
     feature_names: list[str]
     countries: list[str]
     decision_threshold: float
     label_threshold_gbp: float
     run_id: str = ""
     trained_at: str = ""
+    kind: str = GBM  # GBM or FULL_LOGREG
 
     def predict_proba(self, df) -> np.ndarray:
         X, names = design_matrix(df, self.countries)
         if names != self.feature_names:
             raise ValueError("feature names differ from the model's: retrain the classifier")
+        if self.kind == FULL_LOGREG:
+            X = baseline_matrix(df, FULL_LOGREG, self.countries)
         return self.gbm.predict_proba(X)
 
     def meta(self) -> dict:
         return {
-            "format": "exported-hist-gbm/1", "feature_names": self.feature_names,
+            "format": "exported-hist-gbm/1" if self.kind == GBM else "logistic-regression/1", "kind": self.kind,
+            "feature_names": self.feature_names,
             "countries": self.countries, "decision_threshold": self.decision_threshold,
             "label_threshold_gbp": self.label_threshold_gbp, "run_id": self.run_id,
             "trained_at": self.trained_at,
         }
 
 
-def gate(metrics: dict, baseline_metrics: dict) -> list[str]:
-    """Why a run must not be served (empty: it may). Its test ROC-AUC must be at least the baseline's
-    (measured in the same run, on the same split) + MIN_AUC_MARGIN, and below LEAK_AUC."""
-    auc, base = metrics.get("roc_auc"), baseline_metrics.get("roc_auc")
-    if auc is None or base is None or not (math.isfinite(auc) and math.isfinite(base)):
-        return ["test ROC-AUC undefined (a slice with a single class)"]
+def gate(y_test, model_scores, baseline_scores: dict[str, np.ndarray]) -> tuple[str, list[str], dict]:
+    """(verdict, reasons, figures): the model's test ROC-AUC against the strongest baseline's (measured in
+    the same run, on the same split): D = AUC - (AUC_baseline + MIN_AUC_MARGIN) with DeLong's interval;
+    pass above 0, fail below 0 or at a leak-sized ROC-AUC (>= LEAK_AUC), undecided in between."""
+    from sklearn.metrics import roc_auc_score
+
+    from ecommerce_platform.ml.metrics import FAIL, PASS, decide, delong_auc_difference
+
+    y = np.asarray(y_test).astype(int)
+    if len(np.unique(y)) < 2 or not baseline_scores:
+        return FAIL, ["test ROC-AUC undefined (a slice with a single class)"], {}
+    aucs = {name: float(roc_auc_score(y, s)) for name, s in baseline_scores.items()}
+    strongest = max(aucs, key=lambda n: (aucs[n], -list(aucs).index(n)))
+    auc = float(roc_auc_score(y, model_scores))
+    d, lo, hi = delong_auc_difference(y, model_scores, baseline_scores[strongest], CONFIDENCE)
+    d, lo, hi = d - MIN_AUC_MARGIN, lo - MIN_AUC_MARGIN, hi - MIN_AUC_MARGIN
+    verdict = decide(lo, hi)
     reasons = []
-    if auc < base + MIN_AUC_MARGIN:
-        reasons.append(f"test ROC-AUC {auc:.4f} < baseline {base:.4f} + margin {MIN_AUC_MARGIN}")
+    if verdict != PASS:
+        reasons.append(f"test ROC-AUC {auc:.4f} vs {strongest} {aucs[strongest]:.4f} + margin {MIN_AUC_MARGIN}: the "
+                       f"{CONFIDENCE:.0%} interval of the difference [{lo:.4f}, {hi:.4f}] is "
+                       + ("below 0" if verdict == FAIL else "not above 0 (too few test invoices to decide)"))
     if auc >= LEAK_AUC:
         reasons.append(f"test ROC-AUC {auc:.4f} >= {LEAK_AUC}: a leak, not a model")
-    return reasons
+        verdict = FAIL
+    return verdict, reasons, {"roc_auc": auc, "baseline_roc_auc": aucs, "strongest_baseline": strongest,
+                              "auc_difference": d, "auc_difference_lo": lo, "auc_difference_hi": hi}
 
 
 @dataclass
 class ClassifierRun:
     model: ClassifierModel
     metrics: dict
-    baseline_metrics: dict
+    baseline_metrics: dict  # baseline name -> its test metrics
     split: dict
     train_seconds: float
     eval_seconds: float
-    feature_importance: dict = field(default_factory=dict)
+    verdict: str = "fail"
+    gate_failures: list = field(default_factory=list)
+    gate_figures: dict = field(default_factory=dict)
+    gbm_metrics: dict = field(default_factory=dict)  # the trees' test metrics (whichever model is the candidate)
+    selection: dict = field(default_factory=dict)  # the trees against the all-features logistic regression
 
     @property
-    def gate_failures(self) -> list[str]:
-        return gate(self.metrics, self.baseline_metrics)
+    def strongest_baseline(self) -> str:
+        return self.gate_figures.get("strongest_baseline") or max(
+            self.baseline_metrics, key=lambda n: self.baseline_metrics[n]["roc_auc"])
 
     @property
     def beats_baseline(self) -> bool:
-        return not self.gate_failures
+        return self.verdict == "pass"
 
     def summary(self) -> dict:
         return {
             "run_id": self.model.run_id, "metrics": self.metrics, "baseline_metrics": self.baseline_metrics,
             "split": self.split, "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
-            "min_auc_margin": MIN_AUC_MARGIN, "leak_auc": LEAK_AUC, "beats_baseline": self.beats_baseline,
-            "gate_failures": self.gate_failures, "baseline": BASELINE,
-            "label_threshold_gbp": self.model.label_threshold_gbp,
+            "min_auc_margin": MIN_AUC_MARGIN, "leak_auc": LEAK_AUC, "confidence": CONFIDENCE,
+            "verdict": self.verdict, "gate_failures": self.gate_failures, "gate": self.gate_figures,
+            "strongest_baseline": self.strongest_baseline, "baselines": {k: list(v) for k, v in BASELINE_FEATURES.items()},
+            "label_threshold_gbp": self.model.label_threshold_gbp, "model_kind": self.model.kind,
+            "gbm_metrics": self.gbm_metrics, "selection": self.selection,
         }
 
 
-def _fit_baseline(df, y, train):  # noqa: ANN001, ANN202
+def fit_baselines(df, y, train, countries: list[str]) -> dict:
+    """Every baseline fitted on the training rows: name -> (fitted pipeline, its input matrix)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
-    return LogisticRegression().fit(baseline_feature(df)[train], y[train])
+    out = {}
+    for name in BASELINES:
+        X = baseline_matrix(df, name, countries)
+        out[name] = (make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(X[train], y[train]), X)
+    return out
 
 
 def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> ClassifierRun:
@@ -286,7 +409,6 @@ def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> Classi
     split.update({"train_rows": int(train.sum()), "validation_rows": int(val.sum()), "test_rows": int(test.sum())})
     countries = df.loc[train, "country"].value_counts().index[: s.top_countries].tolist()
     X, names = design_matrix(df, countries)
-    b = baseline_feature(df)
 
     t0 = time.perf_counter()
     with single_threaded():
@@ -295,25 +417,40 @@ def train_and_evaluate(df, settings: ClassifierSettings | None = None) -> Classi
             min_samples_leaf=s.min_samples_leaf, l2_regularization=s.l2_regularization,
             early_stopping=False, random_state=s.random_state,
         ).fit(X[train], y[train])
-        base = _fit_baseline(df, y, train)
     train_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    with single_threaded():
+        baselines = fit_baselines(df, y, train, countries)
     gbm = ExportedGBM.from_sklearn(clf)
     p_val, p_test = gbm.predict_proba(X[val]), gbm.predict_proba(X[test])
-    threshold = best_f1_threshold(y[val], p_val)
-    b_val, b_test = base.predict_proba(b[val])[:, 1], base.predict_proba(b[test])[:, 1]
-    b_threshold = best_f1_threshold(y[val], b_val)
-    metrics = binary_metrics(y[test], p_test, threshold)
-    metrics["validation_roc_auc"] = binary_metrics(y[val], p_val, threshold)["roc_auc"]
-    baseline_metrics = binary_metrics(y[test], b_test, b_threshold)
+    gbm_metrics = binary_metrics(y[test], p_test, best_f1_threshold(y[val], p_val))
+    gbm_metrics["validation_roc_auc"] = binary_metrics(y[val], p_val, 0.5)["roc_auc"]
+    baseline_metrics, baseline_val, baseline_test = {}, {}, {}
+    for name, (pipe, Xb) in baselines.items():
+        baseline_val[name], baseline_test[name] = pipe.predict_proba(Xb[val])[:, 1], pipe.predict_proba(Xb[test])[:, 1]
+        baseline_metrics[name] = binary_metrics(y[test], baseline_test[name], best_f1_threshold(y[val], baseline_val[name]))
+    # the candidate: the trees if they beat the all-features logistic regression, else that regression
+    selection_verdict, selection_reasons, selection = gate(y[test], p_test, {FULL_LOGREG: baseline_test[FULL_LOGREG]})
+    selection = {**selection, "verdict": selection_verdict, "reasons": selection_reasons}
+    if selection_verdict == "pass":
+        kind, estimator, cand_val, cand_test = GBM, gbm, p_val, p_test
+        verdict, failures, figures = gate(y[test], p_test, baseline_test)
+    else:
+        kind, estimator = FULL_LOGREG, ExportedLogReg.from_sklearn(baselines[FULL_LOGREG][0])
+        cand_val, cand_test = baseline_val[FULL_LOGREG], baseline_test[FULL_LOGREG]
+        verdict, failures, figures = gate(y[test], cand_test, {b: baseline_test[b] for b in SIMPLE_BASELINES})
+    threshold = best_f1_threshold(y[val], cand_val)
+    metrics = binary_metrics(y[test], cand_test, threshold)
+    metrics["validation_roc_auc"] = binary_metrics(y[val], cand_val, threshold)["roc_auc"]
     eval_seconds = time.perf_counter() - t1
     model = ClassifierModel(
-        gbm=gbm, feature_names=names, countries=countries, decision_threshold=threshold,
+        gbm=estimator, feature_names=names, countries=countries, decision_threshold=threshold,
         label_threshold_gbp=float(s.label_threshold_gbp), run_id=runs.new_run_id(), trained_at=runs.now_iso(),
+        kind=kind,
     )
-    return ClassifierRun(model, metrics, baseline_metrics, split, round(train_seconds, 3),
-                         round(eval_seconds, 3))
+    return ClassifierRun(model, metrics, baseline_metrics, split, round(train_seconds, 3), round(eval_seconds, 3),
+                         verdict, failures, figures, gbm_metrics, selection)
 
 
 # ----------------------------------------------------------------------------- lake I/O
@@ -332,15 +469,17 @@ def load_model(lake, prefix: str = CURRENT_PREFIX) -> ClassifierModel:  # noqa: 
     if not lake.exists(f"{prefix}/model.json"):
         raise FileNotFoundError(
             f"no classifier at {lake.uri(prefix)}: materialize the `classifier` asset first "
-            "(a model is served only when it beats its baseline)"
+            "(a model is served only when it beats its baselines)"
         )
     meta = json.loads(lake.get_text(f"{prefix}/model.json"))
-    gbm = ExportedGBM.from_npz(lake.get_bytes(f"{prefix}/model.npz"))
+    kind = meta.get("kind", GBM)
+    data = lake.get_bytes(f"{prefix}/model.npz")
+    estimator = ExportedGBM.from_npz(data) if kind == GBM else ExportedLogReg.from_npz(data)
     return ClassifierModel(
-        gbm=gbm, feature_names=meta["feature_names"], countries=meta["countries"],
+        gbm=estimator, feature_names=meta["feature_names"], countries=meta["countries"],
         decision_threshold=float(meta["decision_threshold"]),
         label_threshold_gbp=float(meta["label_threshold_gbp"]), run_id=meta.get("run_id", ""),
-        trained_at=meta.get("trained_at", ""),
+        trained_at=meta.get("trained_at", ""), kind=kind,
     )
 
 
@@ -368,10 +507,10 @@ def run_and_publish(lake, df, settings: ClassifierSettings) -> tuple[dict, Class
         return record, None
     summary = run.summary()
     save_model(lake, run.model, CANDIDATE_PREFIX, summary)
-    if run.beats_baseline:
+    status = runs.status_for(run.verdict)
+    if status == runs.SERVED:
         save_model(lake, run.model, CURRENT_PREFIX, summary)
-    record = {**summary, "status": runs.SERVED if run.beats_baseline else runs.REJECTED,
-              "finished_at": runs.now_iso(), "served_run_id": served_run_id(lake)}
+    record = {**summary, "status": status, "finished_at": runs.now_iso(), "served_run_id": served_run_id(lake)}
     runs.write_record(lake, MODEL_PREFIX, record)
     return record, run
 
@@ -384,27 +523,28 @@ def outputs_exist(lake) -> bool:  # noqa: ANN001
     return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
 
 
-def evaluate_served(lake, df, record: dict) -> dict:  # noqa: ANN001
-    """The served model and the baseline evaluated again, from the published files: the served model
-    (models/classifier/current) scored on the test months of ``record``'s split of ``df``
-    (invoice_features), the baseline refit on its training months. Test ROC-AUC of each."""
-    from sklearn.metrics import roc_auc_score
-
+def evaluate_served(lake, df, record: dict, prefix: str = CURRENT_PREFIX) -> dict:  # noqa: ANN001
+    """The gate evaluated again from the published files: the served model (models/classifier/current)
+    scored on the test months of ``record``'s split of ``df`` (invoice_features), the baselines refit on
+    its training months (all of them for the trees; the simple ones for the logistic regression); the
+    same gate on them."""
     from ecommerce_platform.ml._threads import single_threaded
 
-    model = load_model(lake)
+    model = load_model(lake, prefix)
     order = [c for c in ("invoice_ts", "invoice_no") if c in df.columns]
     df = df.sort_values(order, kind="stable").reset_index(drop=True) if order else df
     train, _, test = split_masks(df["invoice_month"].to_numpy(), record["split"]["months"])
     y = labels(df, float(record["label_threshold_gbp"]))
     if len(np.unique(y[test])) < 2 or len(np.unique(y[train])) < 2:
-        return {"roc_auc": float("nan"), "baseline_roc_auc": float("nan"), "test_rows": int(test.sum())}
+        return {"verdict": "fail", "reasons": ["a slice with a single class"], "test_rows": int(test.sum())}
     with single_threaded():
-        base = _fit_baseline(df, y, train)
+        baselines = fit_baselines(df, y, train, model.countries)
     p = model.predict_proba(df.loc[test])
-    b = base.predict_proba(baseline_feature(df)[test])[:, 1]
-    return {"roc_auc": float(roc_auc_score(y[test], p)), "baseline_roc_auc": float(roc_auc_score(y[test], b)),
-            "test_rows": int(test.sum()), "served_run_id": model.run_id}
+    against = BASELINES if model.kind == GBM else SIMPLE_BASELINES
+    verdict, reasons, figures = gate(y[test], p, {n: pipe.predict_proba(X[test])[:, 1]
+                                                 for n, (pipe, X) in baselines.items() if n in against})
+    return {"verdict": verdict, "reasons": reasons, **figures, "test_rows": int(test.sum()),
+            "served_run_id": model.run_id}
 
 
 # ----------------------------------------------------------------------------- predict path

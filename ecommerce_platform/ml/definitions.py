@@ -1,5 +1,6 @@
 """The ml layer's definitions: feature tables, models (classifier, segments with the view
-vip_transactions, ALS recommender) and the checks that gate what is served, all on the weekly cadence.
+vip_transactions, the recommender als_model, the sales forecast with its table sales_forecast) and the
+checks that gate what is served, all on the weekly cadence.
 The layer's runs are the jobs ``ml_job`` (group) and ``weekly_job`` (cadence tag) of operations.py."""
 
 import dagster as dg

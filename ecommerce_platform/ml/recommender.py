@@ -1,21 +1,36 @@
-"""Product recommendations with implicit's ALS on a users x items confidence matrix (CSR, rows =
-customers, columns = products), evaluated on a time holdout against a popularity baseline.
+"""Product recommendations in two modes, held to strong baselines.
 
-Holdout: for every customer with >= ``min_invoices`` sale invoices, the LAST invoice (by time) is the
-test; the model sees everything else. Hyper-parameters are chosen on a validation split carved from
-the training data the same way (each eligible customer's last training invoice), never on the test.
-Relevant items are the products of the held-out invoice the customer had not bought before (the
-recommender's job is discovery; already-bought products are filtered from both ALS and popularity).
-After evaluation the chosen configuration is refit on all interactions for serving.
+- ``discovery``: products NEW to the customer (what they bought before is never recommended). The model
+  blends implicit's ALS (users x items confidence matrix, CSR rows = customers) with recent popularity
+  (buyers in the last ``RECENT_DAYS`` days): score = (1 - w) * minmax(ALS) + w * minmax(recent).
+- ``next-basket``: what the customer buys next, re-orders included. The model blends the customer's own
+  repeat signal (invoices of theirs holding the product) with ALS: score = w * minmax(repeat) +
+  (1 - w) * minmax(ALS).
+(minmax: per customer, over the products.) The blend weights (and the ALS configuration when a grid is
+given) are chosen on a VALIDATION split, never on a test: the global time cut one month earlier (train
+before the last ``2 x TIME_CUT_DAYS`` days, validate on the month after).
 
-Promotion gate (``gate``): a run is served (``models/als_model/current``) only when its precision@10 on
-the test holdout is > 0 and at least ``MIN_LIFT`` x the popularity baseline's, measured in the same run
-on the same users; otherwise it is kept as a candidate (``models/als_model/candidate``) and the served
-model stays. Too few customers to evaluate on (``MIN_EVAL_USERS``) or too few products: nothing is
-trained, the run is recorded as ``insufficient_data``.
+Two evaluations, each in both modes, each against every baseline measured on the same customers:
+- the global time cut (the standard leak check): train on everything before the last
+  ``TIME_CUT_DAYS`` days of data, test on what each customer bought in them;
+- the per-customer holdout: each customer's last invoice (customers with >= ``min_invoices``), the
+  model trained on everything else.
+Relevant products: discovery, the held-out products new to the customer; next-basket, every held-out
+product. Baselines: popularity (distinct buyers), recent popularity (buyer-days in the 30 days before the
+held-out invoice, or before the cut), item-kNN (cosine between products' buyer sets, summed over the
+customer's products), and, for next-basket, "repeat most-bought" (the customer's own products by the
+number of their invoices holding it). Discovery baselines never recommend a product already bought.
+
+Gate (``gate``): in each mode and each evaluation, D = precision@K - MIN_LIFT[mode] x the strongest
+baseline's precision@K per customer, with a paired bootstrap interval over customers
+(contract.CONFIDENCE): served when every interval is above 0, rejected when one is below 0, inconclusive
+(not served, the check warns) otherwise. Too few customers to evaluate or products: nothing is trained,
+``insufficient_data``. After evaluation the chosen configuration is refit on all interactions.
 
 Served artefacts (no pickle): ``factors.npz`` (user and item factors), ``users.parquet`` and
-``items.parquet`` (id <-> row mappings, descriptions, popularity), ``purchased.parquet``, ``model.json``.
+``items.parquet`` (id <-> row mappings, descriptions, popularity, recent buyers), ``purchased.parquet``
+(units and invoices per customer and product), ``model.json`` (blend weights, figures),
+``evaluation.parquet`` (each test customer's precision@K of the model, for the check's recount).
 """
 
 from __future__ import annotations
@@ -29,11 +44,35 @@ import numpy as np
 
 from ecommerce_platform.ml import runs
 from ecommerce_platform.ml._threads import set_blas_env, single_threaded
-from ecommerce_platform.ml.contract import MIN_EVAL_USERS, MIN_ITEMS, MIN_LIFT, K  # noqa: F401
+from ecommerce_platform.ml.contract import (  # noqa: F401
+    BOOTSTRAP_SAMPLES,
+    CONFIDENCE,
+    DISCOVERY,
+    MIN_EVAL_USERS,
+    MIN_ITEMS,
+    MIN_LIFT,
+    MIN_SHARED_BUYERS,
+    MODES,
+    NEXT_BASKET,
+    RECENT_DAYS,
+    TIME_CUT_DAYS,
+    K,
+)
 
 MODEL_PREFIX = "models/als_model"
 CURRENT_PREFIX = f"{MODEL_PREFIX}/current"  # the served model
 CANDIDATE_PREFIX = f"{MODEL_PREFIX}/candidate"  # the last run's model, served or not
+TIME_CUT = "time_cut"
+LAST_INVOICE = "last_invoice"
+EVALUATIONS = (TIME_CUT, LAST_INVOICE)
+POPULARITY, RECENT, ITEM_KNN, REPEAT = "popularity", "recent_popularity", "item_knn", "repeat_most_bought"
+BASELINES = {DISCOVERY: (POPULARITY, RECENT, ITEM_KNN), NEXT_BASKET: (POPULARITY, RECENT, ITEM_KNN, REPEAT)}
+BLEND_WEIGHTS = tuple(round(w, 1) for w in np.linspace(0.0, 1.0, 11))
+INTERACTION_COLUMNS = "customer_id, stock_code, invoice_no, invoice_ts, quantity, invoice_rank_desc, customer_invoices"
+
+
+def mode_key(mode: str) -> str:
+    return mode.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -45,12 +84,9 @@ class ALSParams:
     scaling: str = "log"  # log: alpha*log1p(units); binary: alpha; bm25: alpha*BM25 weight
 
 
-DEFAULT_GRID: tuple[ALSParams, ...] = (
-    ALSParams(64, 0.1, 1.0, 15, "log"),
-    ALSParams(32, 0.1, 1.0, 15, "log"),
-    ALSParams(64, 0.1, 5.0, 15, "binary"),
-    ALSParams(64, 0.1, 1.0, 15, "bm25"),
-)
+# The configuration earlier runs chose on validation among (64|32 factors) x (log|binary|bm25): one
+# fit per split keeps a run within seconds; give a longer grid to tune it again.
+DEFAULT_GRID: tuple[ALSParams, ...] = (ALSParams(64, 0.1, 1.0, 15, "log"),)
 
 
 @dataclass
@@ -58,8 +94,11 @@ class ALSSettings:
     min_invoices: int = 2
     grid: tuple[ALSParams, ...] = DEFAULT_GRID
     random_state: int = 0
+    time_cut_days: int = TIME_CUT_DAYS
+    recent_days: int = RECENT_DAYS
 
 
+# ----------------------------------------------------------------------------- matrices and ALS
 def confidence(counts, params: ALSParams):
     """Confidence matrix from units bought (CSR users x items)."""
     C = counts.tocsr().astype(np.float32, copy=True)
@@ -76,15 +115,32 @@ def confidence(counts, params: ALSParams):
     return C.tocsr()
 
 
-def user_item_matrix(df, users: np.ndarray, items: np.ndarray):
-    """CSR users x items of summed units; users/items are sorted id arrays (row/column order)."""
+def user_item_matrix(df, users: np.ndarray, items: np.ndarray, value: str = "units"):
+    """CSR users x items of summed units (``value="units"``) or of invoices holding the product
+    (``value="invoices"``); users/items are sorted id arrays (row/column order)."""
     import scipy.sparse as sp
 
-    g = df.groupby(["customer_id", "stock_code"], as_index=False)["quantity"].sum()
-    g = g[g["customer_id"].isin(users) & g["stock_code"].isin(items)]
-    rows = np.searchsorted(users, g["customer_id"].to_numpy())
-    cols = np.searchsorted(items, g["stock_code"].to_numpy())
-    return sp.csr_matrix((g["quantity"].to_numpy(np.float32), (rows, cols)), shape=(len(users), len(items)))
+    rows, cols = positions(users, df["customer_id"]), positions(items, df["stock_code"])
+    keep = (rows >= 0) & (cols >= 0)
+    if value == "units":
+        vals = df["quantity"].to_numpy(np.float32)[keep]
+        m = sp.csr_matrix((vals, (rows[keep], cols[keep])), shape=(len(users), len(items)))
+        m.sum_duplicates()
+        return m
+    pairs = np.unique(np.column_stack([rows[keep], cols[keep], positions(None, df["invoice_no"])[keep]]), axis=0)
+    m = sp.csr_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])), shape=(len(users), len(items)))
+    m.sum_duplicates()
+    return m
+
+
+def positions(index: np.ndarray | None, values) -> np.ndarray:
+    """The position of each value in the sorted id array ``index`` (-1 when absent); with no index, a
+    dense code per distinct value (hash-based: no string comparisons)."""
+    import pandas as pd
+
+    if index is None:
+        return pd.factorize(np.asarray(values))[0]
+    return pd.Index(index).get_indexer(np.asarray(values))
 
 
 def fit_als(counts, params: ALSParams, random_state: int = 0):
@@ -113,29 +169,14 @@ def holdout(df, rank: int, min_invoices: int):
     return df[~held & ~later], df[held]
 
 
-@dataclass
-class EvalSplit:
-    users: np.ndarray
-    items: np.ndarray
-    counts: object  # CSR
-    eval_rows: np.ndarray
-    relevant: list
+def time_cut(df, days: int, before_days: int = 0):
+    """(train rows, test rows) of the global time cut: test = the ``days`` days ending ``before_days``
+    days before the last interaction, train = everything before them."""
+    import pandas as pd
 
-
-def make_split(train, held) -> EvalSplit:
-    users = np.sort(train["customer_id"].unique())
-    items = np.sort(train["stock_code"].unique())
-    counts = user_item_matrix(train, users, items)
-    h = held[held["customer_id"].isin(users) & held["stock_code"].isin(items)]
-    rows = np.searchsorted(users, h["customer_id"].to_numpy())
-    cols = np.searchsorted(items, h["stock_code"].to_numpy())
-    rel: dict[int, set] = {}
-    bought = np.asarray(counts[rows, cols]).ravel() if len(rows) else np.zeros(0)
-    for r, c, units in zip(rows, cols, bought):
-        if units == 0:  # new to the customer
-            rel.setdefault(int(r), set()).add(int(c))
-    eval_rows = np.array(sorted(rel), dtype=np.int64)
-    return EvalSplit(users, items, counts, eval_rows, [rel[int(r)] for r in eval_rows])
+    end = df["invoice_ts"].max() - pd.Timedelta(days=before_days)
+    cut = end - pd.Timedelta(days=days)
+    return df[df["invoice_ts"] <= cut], df[(df["invoice_ts"] > cut) & (df["invoice_ts"] <= end)]
 
 
 def popularity_order(counts) -> np.ndarray:
@@ -144,148 +185,330 @@ def popularity_order(counts) -> np.ndarray:
     return np.lexsort((np.arange(len(buyers)), -buyers))
 
 
-def popularity_recommend(counts, rows: np.ndarray, n: int, order: np.ndarray | None = None) -> list[list[int]]:
-    order = popularity_order(counts) if order is None else order
-    out = []
-    for r in rows:
-        bought = set(counts[r].indices.tolist())
-        recs = []
-        for i in order:
-            if i not in bought:
-                recs.append(int(i))
-                if len(recs) == n:
-                    break
-        out.append(recs)
-    return out
+# ----------------------------------------------------------------------------- scoring (shared by evaluation and serving)
+def minmax(scores: np.ndarray) -> np.ndarray:
+    """Per row, scaled to [0, 1] (a constant row -> 0)."""
+    s = np.asarray(scores, dtype=np.float32)
+    lo, hi = s.min(axis=1, keepdims=True), s.max(axis=1, keepdims=True)
+    return (s - lo) / np.maximum(hi - lo, 1e-12)
 
 
-def als_recommend(model, C, rows: np.ndarray, n: int) -> list[list[int]]:
-    if len(rows) == 0:
-        return []
-    ids, _ = model.recommend(rows, C[rows], N=n, filter_already_liked_items=True)
-    return [[int(i) for i in r if i >= 0] for r in ids]
+def discovery_scores(als: np.ndarray, recent: np.ndarray, w: float) -> np.ndarray:
+    return (1 - w) * minmax(als) + w * minmax(recent)
 
 
-def evaluate_split(split: EvalSplit, params: ALSParams, random_state: int = 0) -> tuple[dict, float]:
-    from ecommerce_platform.ml.metrics import ranking_metrics
-
-    t0 = time.perf_counter()
-    model, C = fit_als(split.counts, params, random_state)
-    seconds = time.perf_counter() - t0
-    recs = als_recommend(model, C, split.eval_rows, K)
-    return ranking_metrics(recs, split.relevant, K, len(split.items)), seconds
+def next_basket_scores(als: np.ndarray, repeat: np.ndarray, w: float) -> np.ndarray:
+    return w * minmax(repeat) + (1 - w) * minmax(als)
 
 
+def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Column indices of the k best scores per row, best first (ties by column); ``exclude``: a boolean
+    mask of what may not be recommended (-1 pads rows with fewer candidates)."""
+    s = np.array(scores, dtype=np.float32)
+    if exclude is not None:
+        s[exclude] = -np.inf
+    k = min(k, s.shape[1])
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(s, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    return np.where(np.isfinite(np.take_along_axis(s, idx, axis=1)), idx, -1)
+
+
+# ----------------------------------------------------------------------------- one evaluation split
+class Evaluation:
+    """A train/test split with everything the models and baselines need, for the customers who have a
+    held-out product among the training products. ``per_customer``: the recent-popularity window ends at
+    each customer's held-out invoice (per-customer holdout) instead of at the end of training."""
+
+    def __init__(self, train, test, per_customer: bool, recent_days: int = RECENT_DAYS):
+        import pandas as pd
+        import scipy.sparse as sp
+
+        self.users = np.sort(train["customer_id"].unique())
+        self.items = np.sort(train["stock_code"].unique())
+        n_items = len(self.items)
+        self.counts = user_item_matrix(train, self.users, self.items)
+        self.invoices = user_item_matrix(train, self.users, self.items, "invoices")
+        t_rows, t_cols = positions(self.users, test["customer_id"]), positions(self.items, test["stock_code"])
+        known = (t_rows >= 0) & (t_cols >= 0)
+        t, t_rows, t_cols = test[known], t_rows[known], t_cols[known]
+        self.rows = np.unique(t_rows)
+        pos = np.searchsorted(self.rows, t_rows)
+        self.relevant_all = np.zeros((len(self.rows), n_items), dtype=bool)
+        self.relevant_all[pos, t_cols] = True
+        self.bought = (self.counts[self.rows] > 0).toarray()
+        self.relevant = {NEXT_BASKET: self.relevant_all, DISCOVERY: self.relevant_all & ~self.bought}
+        self.customers = self.users[self.rows]
+        binary = (self.counts > 0).astype(np.float32).tocsr()
+        self.popularity = np.asarray(binary.sum(axis=0)).ravel()
+        # recent popularity: buyer-days of each product in the window before the prediction
+        tr = train[["customer_id", "stock_code", "invoice_ts"]]
+        day0 = tr["invoice_ts"].min().normalize()
+        tr_day = ((tr["invoice_ts"].dt.normalize() - day0).dt.days).to_numpy()
+        cells = pd.DataFrame({"d": tr_day, "i": positions(self.items, tr["stock_code"]),
+                              "c": positions(self.users, tr["customer_id"])}).drop_duplicates()
+        n_days = int(tr_day.max()) + 2 if len(tr_day) else 1
+        daily = sp.csr_matrix((np.ones(len(cells), np.float32), (cells["d"], cells["i"])), shape=(n_days, n_items))
+        cum = np.vstack([np.zeros((1, n_items), np.float32), np.cumsum(daily.toarray(), axis=0)])  # cum[d] = days < d
+
+        def window(end_day: np.ndarray) -> np.ndarray:
+            end = np.clip(end_day, 0, n_days)
+            start = np.clip(end_day - recent_days, 0, n_days)
+            return cum[end] - cum[start]
+
+        if per_customer:
+            first = t.groupby("customer_id")["invoice_ts"].min().reindex(self.customers)
+            self.recent = window(((first.dt.normalize() - day0).dt.days).to_numpy())
+        else:
+            self.recent = np.broadcast_to(window(np.array([n_days]))[0], (len(self.rows), n_items))
+        # item-kNN: cosine between the products' buyer sets
+        norms = np.sqrt(np.asarray(binary.sum(axis=0)).ravel()) + 1e-9
+        sim = (binary.T @ binary).toarray().astype(np.float32)
+        sim /= norms[:, None]
+        sim /= norms[None, :]
+        np.fill_diagonal(sim, 0.0)
+        self.knn = np.asarray(binary[self.rows] @ sim, dtype=np.float32)
+        del sim
+        self.als = None
+        self.fit_seconds = 0.0
+
+    def n_users(self, mode: str) -> int:
+        return int(self.relevant[mode].any(axis=1).sum())
+
+    def fit(self, params: ALSParams, random_state: int = 0) -> None:
+        t0 = time.perf_counter()
+        model, _ = fit_als(self.counts, params, random_state)
+        self.fit_seconds = time.perf_counter() - t0
+        self.als = np.asarray(model.user_factors)[self.rows] @ np.asarray(model.item_factors).T
+
+    def scores(self, method: str, mode: str, w: float | None = None) -> np.ndarray:
+        tie = (1e-6 * self.popularity / max(self.popularity.max(), 1.0)).astype(np.float32)[None, :]
+        if method == POPULARITY:
+            return np.broadcast_to(self.popularity.astype(np.float32), self.bought.shape)
+        if method == RECENT:
+            return self.recent + tie
+        if method == ITEM_KNN:
+            return self.knn + tie
+        if method == REPEAT:
+            inv = self.invoices[self.rows].toarray()
+            units = self.counts[self.rows].toarray()
+            return inv + 1e-3 * units / (1.0 + units.max()) + tie
+        if method == "als":
+            return self.als
+        if method == "model":
+            return (discovery_scores(self.als, self.recent, w) if mode == DISCOVERY
+                    else next_basket_scores(self.als, self.invoices[self.rows].toarray(), w)) + tie
+        raise ValueError(f"unknown method {method!r}")
+
+    def precision(self, method: str, mode: str, w: float | None = None, full: bool = True) -> tuple[np.ndarray, dict]:
+        """(per-customer precision@K over the customers with a relevant product, ranking metrics; with
+        ``full=False`` only precision@K)."""
+        from ecommerce_platform.ml.metrics import ranking_metrics
+
+        keep = self.relevant[mode].any(axis=1)
+        exclude = self.bought[keep] if mode == DISCOVERY else None
+        scores = self.scores(method, mode, w)
+        top = top_k(np.asarray(scores)[keep], K, exclude)
+        rel = self.relevant[mode][keep]
+        hits = np.take_along_axis(rel, np.maximum(top, 0), axis=1) & (top >= 0)
+        per_user = hits.sum(axis=1) / K
+        if not full:
+            return per_user, {f"precision_at_{K}": float(per_user.mean()) if len(per_user) else 0.0}
+        recs = [[int(i) for i in r if i >= 0] for r in top]
+        sets = [set(np.flatnonzero(r).tolist()) for r in rel]
+        return per_user, ranking_metrics(recs, sets, K, len(self.items))
+
+
+# ----------------------------------------------------------------------------- gate
+def lift(model_p: float, base_p: float) -> float | None:
+    return model_p / base_p if base_p > 0 else None
+
+
+def gate_one(model_pu: np.ndarray, base_pu: np.ndarray, min_lift: float) -> tuple[str, float, float, float]:
+    """(verdict, D, lo, hi) for D = precision@K - min_lift x the baseline's, paired over customers."""
+    from ecommerce_platform.ml.metrics import bootstrap_mean_ci, decide
+
+    d, lo, hi = bootstrap_mean_ci(np.asarray(model_pu) - min_lift * np.asarray(base_pu), CONFIDENCE, BOOTSTRAP_SAMPLES)
+    if not np.mean(model_pu) > 0:
+        return "fail", d, lo, hi
+    return decide(lo, hi), d, lo, hi
+
+
+def gate(results: dict) -> tuple[str, list[str]]:
+    """Combine the verdicts of every (evaluation, mode): ``results[evaluation][mode]`` holds
+    ``verdict``, ``strongest`` (baseline), the precisions and the interval. Fail if one fails, pass if
+    all pass, undecided otherwise."""
+    verdicts, reasons = [], []
+    for ev, modes in results.items():
+        for mode, r in modes.items():
+            verdicts.append(r["verdict"])
+            if r["verdict"] != "pass":
+                what = "is below" if r["verdict"] == "fail" else "is not shown above (too few customers to decide)"
+                reasons.append(
+                    f"{ev} {mode}: precision@{K} {r['precision']:.4f} {what} {MIN_LIFT[mode]} x {r['strongest']} "
+                    f"{r['baseline_precision']:.4f} (interval of the difference [{r['lo']:.4f}, {r['hi']:.4f}])")
+    if "fail" in verdicts:
+        return "fail", reasons
+    if all(v == "pass" for v in verdicts):
+        return "pass", reasons
+    return "undecided", reasons
+
+
+def evaluate(ev: Evaluation, weights: dict[str, float]) -> tuple[dict, dict]:
+    """(results per mode, per-customer model precision per mode) of the fitted evaluation ``ev``."""
+    out, per_user = {}, {}
+    for mode in MODES:
+        model_pu, model_m = ev.precision("model", mode, weights[mode])
+        als_pu, als_m = ev.precision("als", mode)
+        base = {b: ev.precision(b, mode) for b in BASELINES[mode]}
+        strongest = max(BASELINES[mode], key=lambda b: (base[b][1][f"precision_at_{K}"], -BASELINES[mode].index(b)))
+        verdict, d, lo, hi = gate_one(model_pu, base[strongest][0], MIN_LIFT[mode])
+        out[mode] = {
+            "verdict": verdict, "strongest": strongest, "precision": model_m[f"precision_at_{K}"],
+            "baseline_precision": base[strongest][1][f"precision_at_{K}"], "min_lift": MIN_LIFT[mode],
+            "lift": lift(model_m[f"precision_at_{K}"], base[strongest][1][f"precision_at_{K}"]),
+            "difference": d, "lo": lo, "hi": hi, "users": int(len(model_pu)), "weight": weights[mode],
+            "metrics": {"model": model_m, "als": als_m, **{b: base[b][1] for b in BASELINES[mode]}},
+        }
+        per_user[mode] = model_pu
+    return out, per_user
+
+
+def tune(ev: Evaluation) -> dict[str, dict]:
+    """Validation precision@K of the blend for every weight of BLEND_WEIGHTS, per mode."""
+    return {mode: {w: float(ev.precision("model", mode, w, full=False)[1][f"precision_at_{K}"]) for w in BLEND_WEIGHTS}
+            for mode in MODES}
+
+
+# ----------------------------------------------------------------------------- a run
 @dataclass
 class ALSRun:
     params: ALSParams
-    metrics: dict
-    popularity_metrics: dict
+    weights: dict
+    results: dict  # evaluation -> mode -> figures
     validation: list[dict]
-    holdout_info: dict
+    split_info: dict
+    verdict: str
+    gate_failures: list[str]
     train_seconds: float
     eval_seconds: float
     tuning_seconds: float
+    per_user: dict = field(default_factory=dict, repr=False)  # evaluation -> (customers, mode -> precision)
     model: object = None
     users: np.ndarray = field(default=None, repr=False)
     items: np.ndarray = field(default=None, repr=False)
     counts: object = field(default=None, repr=False)
-
+    invoices: object = field(default=None, repr=False)
+    recent: np.ndarray = field(default=None, repr=False)
     run_id: str = field(default_factory=runs.new_run_id)
 
     @property
-    def lift(self) -> float | None:
-        return lift(self.metrics, self.popularity_metrics)
+    def served(self) -> bool:
+        return self.verdict == "pass"
 
-    @property
-    def gate_failures(self) -> list[str]:
-        return gate(self.metrics, self.popularity_metrics)
-
-    @property
-    def beats_popularity(self) -> bool:
-        return not self.gate_failures
+    def precision(self, mode: str, method: str = "model", evaluation: str = TIME_CUT) -> float:
+        return float(self.results[evaluation][mode]["metrics"][method][f"precision_at_{K}"])
 
     def summary(self) -> dict:
+        slim = {ev: {mode: {k: v for k, v in r.items()} for mode, r in modes.items()}
+                for ev, modes in self.results.items()}
         return {
-            "run_id": self.run_id, "params": asdict(self.params), "metrics": self.metrics,
-            "popularity_metrics": self.popularity_metrics, "precision_lift": self.lift, "min_lift": MIN_LIFT,
-            "beats_popularity": self.beats_popularity, "gate_failures": self.gate_failures,
-            "validation": self.validation, "holdout": self.holdout_info, "train_seconds": self.train_seconds,
-            "eval_seconds": self.eval_seconds, "tuning_seconds": self.tuning_seconds,
+            "run_id": self.run_id, "params": asdict(self.params), "weights": self.weights, "results": slim,
+            "verdict": self.verdict, "gate_failures": self.gate_failures, "validation": self.validation,
+            "split": self.split_info, "min_lift": MIN_LIFT, "confidence": CONFIDENCE,
+            "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds,
+            "tuning_seconds": self.tuning_seconds,
         }
 
 
-def lift(metrics: dict, popularity_metrics: dict) -> float | None:
-    """ALS precision@K / popularity's (None when popularity's is 0)."""
-    base = popularity_metrics[f"precision_at_{K}"]
-    return metrics[f"precision_at_{K}"] / base if base > 0 else None
-
-
-def gate(metrics: dict, popularity_metrics: dict) -> list[str]:
-    """Why a run must not be served (empty: it may): its precision@K on the test holdout must be > 0
-    and at least MIN_LIFT x the popularity baseline's, measured on the same users."""
-    p, base = metrics[f"precision_at_{K}"], popularity_metrics[f"precision_at_{K}"]
-    reasons = []
-    if not p > 0:
-        reasons.append(f"ALS precision@{K} is {p:.4f}: it recommends nothing the customers bought next")
-    if p < MIN_LIFT * base:
-        reasons.append(f"ALS precision@{K} {p:.4f} < {MIN_LIFT} x popularity's {base:.4f}")
-    return reasons
-
-
-def data_problems(interactions, split: "EvalSplit | None" = None, val_split: "EvalSplit | None" = None) -> dict[str, dict]:
+def data_problems(interactions, evaluations: dict | None = None) -> dict[str, dict]:
     """What ``interactions`` lack for an honest evaluation (empty: enough): products, and customers with
-    a held-out product new to them in the test split and in the validation split."""
+    a held-out product (new to them, for discovery) in every split."""
     missing: dict[str, dict] = {}
     if interactions.empty:
         runs.need(missing, "interactions", 1, 0)
         return missing
     runs.need(missing, "products", MIN_ITEMS, int(interactions["stock_code"].nunique()))
-    runs.need(missing, "test customers (last invoice holds a product new to them)", MIN_EVAL_USERS,
-              0 if split is None else len(split.eval_rows))
-    runs.need(missing, "validation customers (second-last invoice holds a product new to them)", MIN_EVAL_USERS,
-              0 if val_split is None else len(val_split.eval_rows))
+    for name, ev in (evaluations or {}).items():
+        found = 0 if ev is None else ev.n_users(DISCOVERY)
+        runs.need(missing, f"{name} customers (a held-out product new to them)", MIN_EVAL_USERS, found)
     return missing
 
 
-def train_and_evaluate(interactions, settings: ALSSettings | None = None) -> ALSRun:
-    from ecommerce_platform.ml.metrics import ranking_metrics
+def _evaluation(train, test, per_customer: bool, s: ALSSettings) -> Evaluation | None:
+    if train.empty or test.empty:
+        return None
+    return Evaluation(train, test, per_customer, s.recent_days)
 
+
+def train_and_evaluate(interactions, settings: ALSSettings | None = None) -> ALSRun:
+    """``interactions``: rows of user_item_interactions (with invoice_ts). Raises runs.InsufficientData
+    when the data is too small to evaluate honestly."""
     s = settings or ALSSettings()
     if interactions.empty:
         raise runs.InsufficientData(data_problems(interactions))
     t0 = time.perf_counter()
-    train, test_rows = holdout(interactions, 1, s.min_invoices)
-    val_train, val_rows = holdout(train, 2, s.min_invoices)
-    split, val_split = make_split(train, test_rows), make_split(val_train, val_rows)
-    missing = data_problems(interactions, split, val_split)
+    evs = {
+        "validation (time cut one month earlier)": _evaluation(*time_cut(interactions, s.time_cut_days, s.time_cut_days), False, s),
+        "time cut (last month)": _evaluation(*time_cut(interactions, s.time_cut_days), False, s),
+        "last invoice": _evaluation(*holdout(interactions, 1, s.min_invoices), True, s),
+    }
+    missing = data_problems(interactions, evs)
     if missing:
         raise runs.InsufficientData(missing)
-    # 1. tune on validation (carved from the training part only)
-    validation = []
+    val, tc, li = evs.values()
+    # 1. tune on validation: the ALS configuration (grid) and each mode's blend weight
+    validation, best = [], None
     for params in s.grid:
-        m, secs = evaluate_split(val_split, params, s.random_state)
-        validation.append({**asdict(params), **{k: round(v, 5) for k, v in m.items()}, "fit_seconds": round(secs, 3)})
-    best = max(range(len(s.grid)), key=lambda i: (validation[i][f"map_at_{K}"], -i))
-    params = s.grid[best]
+        val.fit(params, s.random_state)
+        curves = tune(val)
+        row = {**asdict(params), "fit_seconds": round(val.fit_seconds, 3)}
+        for mode in MODES:
+            w = max(BLEND_WEIGHTS, key=lambda x: (curves[mode][x], -x))
+            row[f"{mode_key(mode)}_weight"] = w
+            row[f"{mode_key(mode)}_precision_at_{K}"] = round(curves[mode][w], 5)
+            row[f"{mode_key(mode)}_curve"] = {str(k): round(v, 5) for k, v in curves[mode].items()}
+        validation.append(row)
+        score = sum(row[f"{mode_key(m)}_precision_at_{K}"] for m in MODES)
+        if best is None or score > best[0]:
+            best = (score, params, {m: row[f"{mode_key(m)}_weight"] for m in MODES})
+    _, params, weights = best
     tuning_seconds = time.perf_counter() - t0
-    # 2. evaluate the chosen configuration and popularity on the test holdout
+    # 2. evaluate on both tests against every baseline
     t1 = time.perf_counter()
-    metrics, _ = evaluate_split(split, params, s.random_state)
-    pop = ranking_metrics(popularity_recommend(split.counts, split.eval_rows, K), split.relevant, K, len(split.items))
+    results, per_user = {}, {}
+    for name, ev in ((TIME_CUT, tc), (LAST_INVOICE, li)):
+        ev.fit(params, s.random_state)
+        results[name], pu = evaluate(ev, weights)
+        per_user[name] = {mode: (ev.customers[ev.relevant[mode].any(axis=1)], pu[mode]) for mode in MODES}
+    verdict, failures = gate(results)
     eval_seconds = time.perf_counter() - t1
     # 3. refit on everything for serving
     users = np.sort(interactions["customer_id"].unique())
     items = np.sort(interactions["stock_code"].unique())
     counts = user_item_matrix(interactions, users, items)
+    invoices = user_item_matrix(interactions, users, items, "invoices")
     t2 = time.perf_counter()
     model, _ = fit_als(counts, params, s.random_state)
     train_seconds = time.perf_counter() - t2
-    info = {"min_invoices": s.min_invoices, "test_users": int(len(split.eval_rows)),
-            "validation_users": int(len(val_split.eval_rows)), "train_interactions": int(split.counts.nnz),
-            "users": int(len(users)), "items": int(len(items))}
-    return ALSRun(params, metrics, pop, validation, info, round(train_seconds, 3), round(eval_seconds, 3),
-                  round(tuning_seconds, 3), model, users, items, counts)
+    recent = recent_buyers(interactions, items, s.recent_days)
+    info = {"min_invoices": s.min_invoices, "time_cut_days": s.time_cut_days, "recent_days": s.recent_days,
+            "users": int(len(users)), "items": int(len(items)),
+            **{f"{name}_users": {m: int(ev.n_users(m)) for m in MODES} for name, ev in evs.items()}}
+    return ALSRun(params, weights, results, validation, info, verdict, failures, round(train_seconds, 3),
+                  round(eval_seconds, 3), round(tuning_seconds, 3), per_user, model, users, items, counts,
+                  invoices, recent)
+
+
+def recent_buyers(interactions, items: np.ndarray, days: int) -> np.ndarray:
+    """Buyer-days of each product in the last ``days`` days of the data (the served recent popularity)."""
+    import pandas as pd
+
+    end = interactions["invoice_ts"].max()
+    w = interactions[interactions["invoice_ts"] > end - pd.Timedelta(days=days)]
+    cells = w.assign(day=w["invoice_ts"].dt.normalize())[["customer_id", "stock_code", "day"]].drop_duplicates()
+    return cells.groupby("stock_code").size().reindex(items, fill_value=0).to_numpy(np.float32)
 
 
 # ----------------------------------------------------------------------------- lake I/O + serving
@@ -299,6 +522,15 @@ def product_catalog(warehouse):  # noqa: ANN001, ANN201 - Warehouse -> DataFrame
     from ecommerce_platform.resources.sql_dialect import read_sql
 
     return warehouse.query_df(read_sql("ecommerce_platform.ml", "product_catalog.sql"))
+
+
+def evaluation_frame(run: ALSRun):
+    """Each test customer's precision@K of the model, per evaluation and mode (the check's recount)."""
+    import pandas as pd
+
+    frames = [pd.DataFrame({"evaluation": ev, "mode": mode, "customer_id": ids.astype(str), "precision": pu})
+              for ev, modes in run.per_user.items() for mode, (ids, pu) in modes.items()]
+    return pd.concat(frames, ignore_index=True)
 
 
 def save_model(lake, run: ALSRun, catalog, prefix: str = CURRENT_PREFIX) -> str:  # noqa: ANN001
@@ -315,13 +547,17 @@ def save_model(lake, run: ALSRun, catalog, prefix: str = CURRENT_PREFIX) -> str:
     items = pd.DataFrame({"stock_code": run.items, "col": np.arange(len(run.items), dtype=np.int64)})
     items = items.merge(catalog, on="stock_code", how="left").sort_values("col")
     items["buyers"] = np.asarray((purchased > 0).sum(axis=0)).ravel()
+    items["recent_buyers"] = run.recent
     lake.put_bytes(f"{staging}/users.parquet", _parquet(users))
     lake.put_bytes(f"{staging}/items.parquet", _parquet(items.reset_index(drop=True)))
     coo = purchased.tocoo()
+    inv = run.invoices.tocsr()
     lake.put_bytes(f"{staging}/purchased.parquet", _parquet(pd.DataFrame(
-        {"row": coo.row.astype(np.int64), "col": coo.col.astype(np.int64), "units": coo.data.astype(np.float64)})))
+        {"row": coo.row.astype(np.int64), "col": coo.col.astype(np.int64), "units": coo.data.astype(np.float64),
+         "invoices": np.asarray(inv[coo.row, coo.col]).ravel().astype(np.int64)})))
+    lake.put_bytes(f"{staging}/evaluation.parquet", _parquet(evaluation_frame(run)))
     lake.put_text(f"{staging}/model.json", json.dumps(runs.json_safe(
-        {**run.summary(), "format": "implicit-als-factors/1", "trained_at": runs.now_iso()}), indent=2))
+        {**run.summary(), "format": "implicit-als-factors/2", "trained_at": runs.now_iso()}), indent=2))
     lake.publish_prefix(staging, prefix)
     return lake.uri(prefix)
 
@@ -339,18 +575,22 @@ def run_and_publish(lake, interactions, catalog_fn, settings: ALSSettings) -> tu
     except runs.InsufficientData as exc:
         record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
                   "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
-                  "min_invoices": settings.min_invoices}
+                  "settings": _settings_dict(settings)}
         runs.write_record(lake, MODEL_PREFIX, record)
         return record, None
     catalog = catalog_fn()
     save_model(lake, run, catalog, CANDIDATE_PREFIX)
-    if run.beats_popularity:
+    status = runs.status_for(run.verdict)
+    if status == runs.SERVED:
         save_model(lake, run, catalog, CURRENT_PREFIX)
-    record = {**run.summary(), "status": runs.SERVED if run.beats_popularity else runs.REJECTED,
-              "finished_at": runs.now_iso(), "served_run_id": served_run_id(lake),
-              "min_invoices": settings.min_invoices}
+    record = {**run.summary(), "status": status, "finished_at": runs.now_iso(),
+              "served_run_id": served_run_id(lake), "settings": _settings_dict(settings)}
     runs.write_record(lake, MODEL_PREFIX, record)
     return record, run
+
+
+def _settings_dict(s: ALSSettings) -> dict:
+    return {"min_invoices": s.min_invoices, "time_cut_days": s.time_cut_days, "recent_days": s.recent_days}
 
 
 def outputs_exist(lake) -> bool:  # noqa: ANN001
@@ -360,14 +600,40 @@ def outputs_exist(lake) -> bool:  # noqa: ANN001
     return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
 
 
-def popularity_on_holdout(interactions, min_invoices: int) -> dict:
-    """The popularity baseline on the test holdout, counted again from ``interactions`` (the check's
-    recount: independent of what the run reported)."""
-    from ecommerce_platform.ml.metrics import ranking_metrics
+def recount(lake, interactions, record: dict) -> dict:  # noqa: ANN001
+    """The gate evaluated again from what was published: every baseline's per-customer precision counted
+    again from ``interactions`` (user_item_interactions) on both test splits, the model's read from the
+    run's published ``evaluation.parquet``; then the same gate."""
+    import pandas as pd
 
-    train, test_rows = holdout(interactions, 1, min_invoices)
-    split = make_split(train, test_rows)
-    return ranking_metrics(popularity_recommend(split.counts, split.eval_rows, K), split.relevant, K, len(split.items))
+    key = f"{CANDIDATE_PREFIX}/evaluation.parquet"
+    if not lake.exists(key):
+        return {"problem": f"no evaluation published at {lake.uri(key)}"}
+    model = pd.read_parquet(io.BytesIO(lake.get_bytes(key)))
+    st = record["settings"]
+    splits = {TIME_CUT: (time_cut(interactions, int(st["time_cut_days"])), False),
+              LAST_INVOICE: (holdout(interactions, 1, int(st["min_invoices"])), True)}
+    results: dict = {}
+    for name, ((train, test), per_customer) in splits.items():
+        ev = Evaluation(train, test, per_customer, int(st["recent_days"]))
+        results[name] = {}
+        for mode in MODES:
+            keep = ev.relevant[mode].any(axis=1)
+            ids = ev.customers[keep].astype(str)
+            m = model[(model["evaluation"] == name) & (model["mode"] == mode)].set_index("customer_id")["precision"]
+            if len(m) != len(ids) or set(m.index) != set(ids):
+                return {"problem": f"{name} {mode}: the published evaluation covers {len(m):,} customers, the "
+                                   f"recount {len(ids):,}"}
+            model_pu = m.reindex(ids).to_numpy(float)
+            base = {b: ev.precision(b, mode, full=False) for b in BASELINES[mode]}
+            strongest = max(BASELINES[mode], key=lambda b: (base[b][1][f"precision_at_{K}"], -BASELINES[mode].index(b)))
+            verdict, d, lo, hi = gate_one(model_pu, base[strongest][0], MIN_LIFT[mode])
+            results[name][mode] = {"verdict": verdict, "strongest": strongest, "precision": float(model_pu.mean()),
+                                   "baseline_precision": base[strongest][1][f"precision_at_{K}"],
+                                   "baselines": {b: base[b][1][f"precision_at_{K}"] for b in BASELINES[mode]},
+                                   "difference": d, "lo": lo, "hi": hi}
+    verdict, reasons = gate(results)
+    return {"verdict": verdict, "reasons": reasons, "results": results}
 
 
 class UnknownItemError(KeyError):
@@ -381,8 +647,9 @@ class Recommender:
     user_factors: np.ndarray
     item_factors: np.ndarray
     users: object  # DataFrame customer_id,row
-    items: object  # DataFrame stock_code,col,description,buyers
-    purchased: object  # CSR users x items
+    items: object  # DataFrame stock_code,col,description,buyers,recent_buyers
+    purchased: object  # CSR users x items (units)
+    invoices: object  # CSR users x items (invoices holding the product)
     meta: dict
 
     @classmethod
@@ -392,63 +659,91 @@ class Recommender:
 
         if not lake.exists(f"{prefix}/model.json"):
             raise FileNotFoundError(f"no recommender at {lake.uri(prefix)}: materialize `als_model` first "
-                                    "(a model is served only when it beats the popularity baseline)")
+                                    "(a model is served only when it beats its strongest baselines)")
         with np.load(io.BytesIO(lake.get_bytes(f"{prefix}/factors.npz")), allow_pickle=False) as z:
             uf, itf = z["user_factors"], z["item_factors"]
         users = pd.read_parquet(io.BytesIO(lake.get_bytes(f"{prefix}/users.parquet")))
         items = pd.read_parquet(io.BytesIO(lake.get_bytes(f"{prefix}/items.parquet")))
         p = pd.read_parquet(io.BytesIO(lake.get_bytes(f"{prefix}/purchased.parquet")))
-        purchased = sp.csr_matrix((p["units"].to_numpy(), (p["row"].to_numpy(), p["col"].to_numpy())),
-                                  shape=(len(users), len(items)))
-        return cls(uf, itf, users, items, purchased, json.loads(lake.get_text(f"{prefix}/model.json")))
+        shape = (len(users), len(items))
+        purchased = sp.csr_matrix((p["units"].to_numpy(), (p["row"].to_numpy(), p["col"].to_numpy())), shape=shape)
+        invoices = sp.csr_matrix((p["invoices"].to_numpy(np.float64), (p["row"].to_numpy(), p["col"].to_numpy())),
+                                 shape=shape)
+        return cls(uf, itf, users, items, purchased, invoices, json.loads(lake.get_text(f"{prefix}/model.json")))
 
     @property
     def run_id(self) -> str:
         return str(self.meta.get("run_id", ""))
 
-    def _rows(self, idx: list[int], scores: list[float] | None, reason: str) -> list[dict]:
+    def _rows(self, idx: list[int], scores: list[float] | None, reason: str, extra: dict | None = None) -> list[dict]:
         out = []
         for rank, i in enumerate(idx):
             item = self.items.iloc[int(i)]
             desc = item.get("description")
-            out.append({"rank": rank + 1, "stock_code": str(item["stock_code"]),
-                        "description": None if desc is None or desc != desc else str(desc),
-                        "score": None if scores is None else round(float(scores[rank]), 5), "source": reason})
+            row = {"rank": rank + 1, "stock_code": str(item["stock_code"]),
+                   "description": None if desc is None or desc != desc else str(desc),
+                   "score": None if scores is None else round(float(scores[rank]), 5), "source": reason}
+            if extra:
+                row.update({k: v[rank] for k, v in extra.items()})
+            out.append(row)
         return out
 
     def popular(self, n: int, exclude: set | None = None) -> list[int]:
-        order = np.lexsort((np.arange(len(self.items)), -self.items["buyers"].to_numpy()))
+        """Products by recent buyers (the last RECENT_DAYS days), then by all-time buyers."""
+        recent = self.items["recent_buyers"].to_numpy() if "recent_buyers" in self.items else np.zeros(len(self.items))
+        order = np.lexsort((np.arange(len(self.items)), -self.items["buyers"].to_numpy(), -recent))
         exclude = exclude or set()
         return [int(i) for i in order if int(i) not in exclude][:n]
 
-    def recommend(self, customer_id, n: int = 10, include_purchased: bool = False) -> dict:
+    def recommend(self, customer_id, n: int = 10, mode: str = DISCOVERY) -> dict:
+        """Top ``n`` products for ``customer_id`` in ``mode`` (discovery: new to them; next-basket:
+        re-orders allowed). An unknown customer gets the recently popular products (cold start)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: {' or '.join(MODES)}")
         cid = str(customer_id).strip()
         match = self.users.index[self.users["customer_id"] == cid]
         if len(match) == 0:
-            return {"customer_id": cid, "known_customer": False, "model_run_id": self.run_id,
-                    "message": f"customer {cid!r} is not in the model: showing the most popular products (cold start)",
+            return {"customer_id": cid, "known_customer": False, "mode": mode, "model_run_id": self.run_id,
+                    "message": f"customer {cid!r} is not in the model: showing the most popular products of "
+                               f"the last {RECENT_DAYS} days (cold start)",
                     "items": self._rows(self.popular(n), None, "popularity")}
         row = int(self.users.loc[match[0], "row"])
-        scores = self.item_factors @ self.user_factors[row]
-        bought = set(self.purchased[row].indices.tolist())
-        if not include_purchased:
-            scores = scores.copy()
-            scores[list(bought)] = -np.inf
-        top = [int(i) for i in np.argsort(-scores, kind="stable")[:n] if np.isfinite(scores[i])]
-        return {"customer_id": cid, "known_customer": True, "purchased_products": len(bought),
-                "model_run_id": self.run_id, "items": self._rows(top, [scores[i] for i in top], "als")}
+        als = (self.item_factors @ self.user_factors[row])[None, :]
+        w = float(self.meta["weights"][mode])
+        bought_cols = self.purchased[row].indices
+        if mode == DISCOVERY:
+            scores = discovery_scores(als, self.items["recent_buyers"].to_numpy(np.float32)[None, :], w)
+            exclude = np.zeros_like(scores, dtype=bool)
+            exclude[0, bought_cols] = True
+        else:
+            scores = next_basket_scores(als, self.invoices[row].toarray(), w)
+            exclude = None
+        top = [int(i) for i in top_k(scores, n, exclude)[0] if i >= 0]
+        bought = set(bought_cols.tolist())
+        return {"customer_id": cid, "known_customer": True, "mode": mode, "purchased_products": len(bought),
+                "model_run_id": self.run_id,
+                "items": self._rows(top, [scores[0, i] for i in top], f"{mode} blend",
+                                    {"reorder": [i in bought for i in top]})}
 
-    def similar(self, stock_code, n: int = 10) -> dict:
+    def similar(self, stock_code, n: int = 10, min_shared_buyers: int = MIN_SHARED_BUYERS) -> dict:
+        """Products most similar to ``stock_code`` (cosine of ALS item factors) among those sharing at
+        least ``min_shared_buyers`` buyers with it: a product bought by a handful of customers says
+        nothing reliable about taste."""
         code = str(stock_code).strip().upper()
         match = self.items.index[self.items["stock_code"] == code]
         if len(match) == 0:
             raise UnknownItemError(f"unknown stock code {code!r}: it was never sold to a known customer")
         col = int(self.items.loc[match[0], "col"])
+        binary = (self.purchased > 0).astype(np.float32).tocsc()
+        shared = np.asarray((binary.T @ binary[:, col]).todense()).ravel()
         f = self.item_factors
         norms = np.linalg.norm(f, axis=1)
         sims = (f @ f[col]) / np.maximum(norms * norms[col], 1e-12)
         sims[col] = -np.inf
-        top = [int(i) for i in np.argsort(-sims, kind="stable")[:n]]
+        sims[shared < min_shared_buyers] = -np.inf
+        top = [int(i) for i in np.argsort(-sims, kind="stable")[:n] if np.isfinite(sims[i])]
         item = self.items.iloc[col]
-        return {"stock_code": code, "description": item.get("description"),
-                "items": self._rows(top, [sims[i] for i in top], "als-cosine")}
+        return {"stock_code": code, "description": item.get("description"), "min_shared_buyers": min_shared_buyers,
+                "buyers": int(shared[col]),
+                "items": self._rows(top, [sims[i] for i in top], "als-cosine",
+                                    {"shared_buyers": [int(shared[i]) for i in top]})}

@@ -8,6 +8,9 @@ Statuses:
 - ``served``: trained, evaluated, passed its gate: the run is now the served model.
 - ``rejected``: trained and evaluated, but it failed its gate: kept as a candidate, NOT served (the
   previous served model, if any, stays).
+- ``inconclusive``: trained and evaluated, but the test set is too small to tell whether it beats its
+  baseline by the required margin (the confidence interval of the margin straddles 0): NOT served (the
+  previous served model stays), and its check warns instead of failing the run.
 - ``insufficient_data``: the input is too small to train or evaluate honestly; nothing was trained,
   nothing new is served, and ``missing`` says what was missing (needed / found).
 """
@@ -21,8 +24,15 @@ from datetime import datetime, timezone
 
 SERVED = "served"
 REJECTED = "rejected"
+INCONCLUSIVE = "inconclusive"
 INSUFFICIENT = "insufficient_data"
-STATUSES = (SERVED, REJECTED, INSUFFICIENT)
+STATUSES = (SERVED, REJECTED, INCONCLUSIVE, INSUFFICIENT)
+
+
+def status_for(verdict: str) -> str:
+    """The run status of a gate verdict (metrics.decide): pass -> served, fail -> rejected,
+    undecided -> inconclusive."""
+    return {"pass": SERVED, "fail": REJECTED, "undecided": INCONCLUSIVE}[verdict]
 
 
 class InsufficientData(ValueError):

@@ -56,16 +56,21 @@ def transactions() -> pd.DataFrame:
 MAX_METADATA_BYTES = 50_000
 
 
+def last_materialization(result, key: str):
+    """The last materialization of asset ``key`` in a run ``result`` (multi-assets included)."""
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
+    return events[-1].materialization
+
+
 def metadata_bytes(result, key: str) -> int:
     """Serialized size of the last materialization's metadata of ``key`` in a run ``result``."""
     from dagster._serdes import serialize_value
 
-    mat = result.asset_materializations_for_node(key)[-1]
-    return len(serialize_value(mat.metadata).encode())
+    return len(serialize_value(last_materialization(result, key).metadata).encode())
 
 
 def meta(result, key: str) -> dict:
-    return {k: v.value for k, v in result.asset_materializations_for_node(key)[-1].metadata.items()}
+    return {k: v.value for k, v in last_materialization(result, key).metadata.items()}
 
 
 def checks(result) -> dict:
@@ -141,3 +146,62 @@ def write_online_retail(path, months: tuple[str, ...], customers: int, products:
                         "%Y-%m-%d %H:%M:%S"), rows[-1][5], cid, rows[-1][7]))
     pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
                                 "CustomerID", "Country"]).to_parquet(path, index=False)
+
+
+# ------------------------------------------------------------------------------------ sales series
+DAILY_SALES_COLUMNS = (("sale_date", "date", ""), ("net_revenue", "double", ""))
+DAILY_BY_COUNTRY_COLUMNS = (("sale_date", "date", ""), ("country", "string", ""), ("net_revenue", "double", ""))
+WEEKDAY_PATTERN = np.array([1.1, 1.2, 1.0, 1.25, 0.95, 0.0, 0.5])  # Monday..Sunday; no trading on Saturdays
+
+
+def sales_days(weeks: int, end: str = "2011-12-09") -> list:
+    """The trading days (not Saturdays) of the ``weeks`` weeks ending on ``end``."""
+    last = pd.Timestamp(end)
+    days = pd.date_range(last - pd.Timedelta(days=7 * weeks - 1), last)
+    return [d.date() for d in days if d.dayofweek != 5]
+
+
+def steady_sales(weeks: int = 44, seed: int = 0, level: float = 30000.0, noise: float = 0.25) -> pd.DataFrame:
+    """Daily net revenue with a weekday pattern, a slow trend and independent noise: what the forecast
+    model is made for (seasonal naive copies last week's noise)."""
+    rng = np.random.RandomState(seed)
+    days = sales_days(weeks)
+    t = np.arange(len(days))
+    trend = level * (1 + 0.3 * t / len(days))
+    y = trend * WEEKDAY_PATTERN[[d.weekday() for d in days]] * rng.lognormal(0, noise, len(days))
+    return pd.DataFrame({"sale_date": days, "net_revenue": y.round(2)})
+
+
+def random_walk_sales(weeks: int = 44, seed: int = 0, step: float = 0.6) -> pd.DataFrame:
+    """Each weekday its own random walk from week to week (log steps ~ N(0, step)): last week's value is
+    the best forecast there is, and a smoothed level lags it (a model cannot beat seasonal naive)."""
+    rng = np.random.RandomState(seed)
+    days = sales_days(weeks)
+    y = np.zeros(len(days))
+    last: dict[int, float] = {}
+    for i, d in enumerate(days):
+        wd = d.weekday()
+        prev = last.get(wd, 30000.0 * WEEKDAY_PATTERN[wd])
+        y[i] = prev * float(np.exp(rng.normal(0, step)))
+        last[wd] = y[i]
+    return pd.DataFrame({"sale_date": days, "net_revenue": y.round(2)})
+
+
+def publish_sales(warehouse, total: pd.DataFrame, countries: dict[str, pd.DataFrame] | None = None) -> None:
+    """Crafted input of the forecast: the relations ``daily_sales`` and ``daily_sales_by_country`` (what
+    the analytics layer publishes as views) as tables of these rows."""
+    by_country = pd.concat([df.assign(country=c) for c, df in (countries or {}).items()], ignore_index=True) \
+        if countries else pd.DataFrame({"sale_date": total["sale_date"].iloc[:1], "country": "Unspecified",
+                                        "net_revenue": [0.0]})
+    publish_table(warehouse, "daily_sales", "crafted/daily_sales", total, DAILY_SALES_COLUMNS)
+    publish_table(warehouse, "daily_sales_by_country", "crafted/daily_sales_by_country", by_country,
+                  DAILY_BY_COUNTRY_COLUMNS)
+
+
+def create_sales_views(warehouse) -> None:
+    """The analytics views the forecast reads, created from the analytics layer's SQL files (for tests
+    that do not materialize the analytics assets)."""
+    from ecommerce_platform.resources.sql_dialect import read_sql
+
+    for name in ("sale_lines", "daily_sales", "daily_sales_by_country"):
+        warehouse.create_view(name, read_sql("ecommerce_platform.analytics", f"{name}.sql"))

@@ -10,7 +10,7 @@ import dagster as dg
 from ecommerce_platform_tests.conftest import REPO_ROOT
 
 ML_ASSETS = {"invoice_features", "customer_features", "user_item_interactions", "classifier", "segments",
-             "vip_transactions", "als_model"}
+             "vip_transactions", "als_model", "sales_forecast"}
 
 
 def test_ml_assets_and_checks_registered():
@@ -21,7 +21,8 @@ def test_ml_assets_and_checks_registered():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert ML_ASSETS <= keys
     checks = {c.name for c in graph.asset_check_keys}
-    assert {"classifier_beats_baseline", "segments_cover_customers", "als_beats_popularity"} <= checks
+    assert {"classifier_beats_baseline", "segments_cover_customers", "als_beats_popularity",
+            "sales_forecast_beats_seasonal_naive"} <= checks
     for name in ML_ASSETS:
         node = graph.get(dg.AssetKey(name))
         assert node.group_name == "ml" and node.tags[LAYER_TAG] == "ml" and node.tags[CADENCE_TAG] == WEEKLY, name
@@ -31,6 +32,8 @@ def test_ml_assets_and_checks_registered():
     deps = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys} for k in ML_ASSETS}
     assert deps["vip_transactions"] == {"segments", "clean_parquet"}
     assert deps["classifier"] == {"invoice_features"} and deps["segments"] == {"customer_features"}
+    # the forecast reads the analytics views (THE revenue definition), never the clean table itself
+    assert deps["sales_forecast"] == {"daily_sales", "daily_sales_by_country"}
 
 
 def test_each_feature_table_has_its_own_code_version():

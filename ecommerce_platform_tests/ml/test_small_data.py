@@ -15,6 +15,7 @@ pytestmark = pytest.mark.graph
 def test_two_months_of_data_materialize_everything_and_serve_no_model(tmp_path):
     from ecommerce_platform.ml import assets as ML
     from ecommerce_platform.ml import classifier as clf
+    from ecommerce_platform.ml import forecast as fc
     from ecommerce_platform.ml import recommender as rec
     from ecommerce_platform.ml import segments as seg
     from ecommerce_platform.rag import assets as RAG
@@ -32,8 +33,9 @@ def test_two_months_of_data_materialize_everything_and_serve_no_model(tmp_path):
         resources = build_resources()
         resources.setdefault("embeddings", build_embeddings())
         resources.setdefault("llm", build_llm())
-        # the analytics view the product facts read (what the analytics layer publishes)
-        resources["warehouse"].create_view("sale_lines", read_sql("ecommerce_platform.analytics", "sale_lines.sql"))
+        # the analytics views the product facts and the forecast read (what the analytics layer publishes)
+        for view in ("sale_lines", "daily_sales", "daily_sales_by_country"):
+            resources["warehouse"].create_view(view, read_sql("ecommerce_platform.analytics", f"{view}.sql"))
         with dg.DagsterInstance.ephemeral() as instance:
             result = dg.materialize([*ML.ASSETS, *ML.CHECKS, *RAG.ASSETS, *RAG.CHECKS], resources=resources,
                                     instance=instance, raise_on_error=False)
@@ -44,29 +46,38 @@ def test_two_months_of_data_materialize_everything_and_serve_no_model(tmp_path):
         customers = int(query("SELECT count(*) AS n FROM customer_features WHERE has_net_spend").iloc[0]["n"])
         months = int(query("SELECT count(DISTINCT invoice_month) AS n FROM invoice_features").iloc[0]["n"])
         lake = resources["warehouse"].lake
-        assert months == 2 and 0 < customers < 4 * seg.MIN_CUSTOMERS_PER_SEGMENT
+        assert months == 2 and 0 < customers
 
         c = meta(result, "classifier")
         assert c["status"] == "insufficient_data" and c["promoted"] is False and c["served_run_id"] == "none"
         assert c["missing"] == {"invoice months (train + validation + test)": {"needed": 6, "found": months}}
+        repeat = int(query("SELECT count(*) AS n FROM customer_features WHERE has_net_spend AND frequency >= 2"
+                           ).iloc[0]["n"])
         s = meta(result, "segments")
         assert s["status"] == "insufficient_data" and s["dagster/row_count"] == 0
-        assert s["missing"] == {"customers with net spend (k=4 x 25)": {"needed": 100, "found": customers}}
+        assert s["missing"] == {"repeat buyers with net spend (k=2 x 25)": {"needed": 50, "found": repeat}}
         a = meta(result, "als_model")
         assert a["status"] == "insufficient_data"
-        test_users = a["missing"]["test customers (last invoice holds a product new to them)"]
+        test_users = a["missing"]["time cut (last month) customers (a held-out product new to them)"]
         assert test_users["needed"] == rec.MIN_EVAL_USERS and test_users["found"] < rec.MIN_EVAL_USERS
-        for key in ("classifier", "segments", "als_model"):
+        f = meta(result, "sales_forecast")
+        (what, weeks), = f["missing"].items()
+        assert f["status"] == "insufficient_data" and what.startswith("weeks of daily net revenue")
+        assert weeks["needed"] == fc.ForecastSettings().min_weeks and weeks["found"] <= 9
+        assert f["dagster/row_count"] == 0 and int(query("SELECT count(*) AS n FROM sales_forecast").iloc[0]["n"]) == 0
+        for key in ("classifier", "segments", "als_model", "sales_forecast"):
             assert "too little data" in meta(result, key)["message"], key
         assert meta(result, "vip_transactions")["dagster/row_count"] == 0  # over the empty segments table
 
         evaluations = checks(result)
-        for name in ("classifier_beats_baseline", "segments_cover_customers", "als_beats_popularity"):
+        for name in ("classifier_beats_baseline", "segments_cover_customers", "als_beats_popularity",
+                     "sales_forecast_beats_seasonal_naive"):
             assert not evaluations[name].passed and evaluations[name].severity == dg.AssetCheckSeverity.WARN, name
             assert evaluations[name].metadata["status"].value == "insufficient_data"
         # nothing is served
         assert clf.served_run_id(lake) is None and not lake.list(clf.CURRENT_PREFIX)
         assert rec.served_run_id(lake) is None and not lake.list(rec.CURRENT_PREFIX)
+        assert fc.served_run_id(lake) is None and not lake.list(fc.CURRENT_PREFIX)
         assert not seg.published(lake)
         # the RAG layer still builds: the product facts, and an index whose check did not fail the run
         assert meta(result, "product_knowledge")["dagster/row_count"] > 0
