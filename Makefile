@@ -48,13 +48,19 @@ run: install $(DAGSTER_HOME)/dagster.yaml
 materialize: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ecommerce materialize --select '$(SELECT)' $(if $(FORCE),--force,)
 
-# Chromium for the browser tests (headless). Needs root and apt; skipped quietly when present.
+# System packages the tests use: Chromium (headless, browser tests) and PostgreSQL (the production
+# instance storage, tested on a real server). Installed with apt when missing and the user is root.
+SYSTEM_PACKAGES := chromium postgresql
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "WARNING: could not install chromium; browser tests will fail"; \
-	  else echo "WARNING: /usr/bin/chromium missing (install Debian's chromium package)"; fi; \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "WARNING: could not install$$missing; the tests that need them will fail"; \
+	  else echo "WARNING: missing system packages:$$missing (install Debian's packages)"; fi; \
 	fi
 
 test: install system-deps

@@ -1,4 +1,4 @@
-"""Builds the CDK app: the five stacks of the aws deployment, checked by cdk-nag's AwsSolutions."""
+"""Builds the CDK app: the seven stacks of the aws deployment, checked by cdk-nag's AwsSolutions."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any, Mapping
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from ecommerce_infra.settings import InfraSettings, load_infra_settings
+from ecommerce_infra.settings import InfraSettings, OrchestrationSettings, load_infra_settings, load_orchestration_settings
 from ecommerce_infra.stacks.access import AccessStack
 from ecommerce_infra.stacks.catalog import CatalogStack
 from ecommerce_infra.stacks.lake import LakeStorageStack
+from ecommerce_infra.stacks.orchestration import OrchestrationStack
 from ecommerce_infra.stacks.query import QueryStack
+from ecommerce_infra.stacks.registry import RegistryStack
 from ecommerce_infra.stacks.streaming import StreamingStack
 
 
@@ -36,15 +38,19 @@ class EcommerceApp:
     catalog: CatalogStack
     query: QueryStack
     access: AccessStack
+    orchestration_settings: OrchestrationSettings
+    registry: RegistryStack
+    orchestration: OrchestrationStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.lake, self.streaming, self.catalog, self.query, self.access]
+        return [self.lake, self.streaming, self.catalog, self.query, self.access, self.registry, self.orchestration]
 
 
 def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> EcommerceApp:
     app = cdk.App(context={**FEATURE_FLAGS, **dict(context or {})}, outdir=outdir)
     settings = load_infra_settings(app.node.try_get_context)
+    orchestration_settings = load_orchestration_settings(app.node.try_get_context)
     env = cdk.Environment(account=settings.account, region=settings.region)
     p = settings.stack_prefix
 
@@ -81,7 +87,33 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     access.add_stack_dependency(catalog)
     access.add_stack_dependency(query)
 
-    for stack in (lake, streaming, catalog, query, access):
+    # Dagster itself: the image's registry (deployed, and the image pushed, before the services start),
+    # then the cluster, database, load balancer and the webserver/daemon services (deploy/README.md).
+    registry = RegistryStack(
+        app,
+        f"{p}Registry",
+        orchestration=orchestration_settings,
+        env=env,
+        description="Ecommerce container registry of the Dagster code location's image",
+    )
+    orchestration = OrchestrationStack(
+        app,
+        f"{p}Orchestration",
+        settings=settings,
+        orchestration=orchestration_settings,
+        bucket=lake.bucket,
+        stream=streaming.stream,
+        repository=registry.repository,
+        env=env,
+        description="Ecommerce Dagster on ECS Fargate: webserver, daemon, run tasks, PostgreSQL, compute logs",
+    )
+    # The run tasks' Glue/Athena grants name resources by ARN, like the access stack's.
+    orchestration.add_stack_dependency(catalog)
+    orchestration.add_stack_dependency(query)
+
+    stacks = (lake, streaming, catalog, query, access, registry, orchestration)
+    for stack in stacks:
         cdk.Tags.of(stack).add("project", "ecommerce-platform")
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    return EcommerceApp(app, settings, lake, streaming, catalog, query, access)
+    return EcommerceApp(app, settings, lake, streaming, catalog, query, access, orchestration_settings, registry,
+                        orchestration)

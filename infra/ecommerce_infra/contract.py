@@ -83,3 +83,46 @@ OUTPUT_ENV: dict[str, str] = {
 def load_platform_settings():
     """The platform's own ``load_settings()`` (reads the current environment)."""
     return platform_config.load_settings()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dagster itself on ECS (stacks/registry.py, stacks/orchestration.py): the names shared with the image
+# (deploy/Dockerfile) and the instance settings (deploy/aws/dagster.yaml). Infra-side names, not the
+# platform's: the tests read both files and hold them to these.
+# ----------------------------------------------------------------------------------------------------
+DOCKERFILE = REPO_ROOT / "deploy" / "Dockerfile"
+INSTANCE_YAML = REPO_ROOT / "deploy" / "aws" / "dagster.yaml"
+IMAGE_DAGSTER_HOME = "/opt/dagster/dagster_home"  # where the Dockerfile puts deploy/aws/dagster.yaml
+IMAGE_WORKSPACE = "/app/workspace.yaml"  # the code location (workspace.yaml at the repo root)
+WEBSERVER_PORT = 3000
+RUN_CONTAINER_NAME = "run"  # run_launcher.config.container_name in deploy/aws/dagster.yaml
+WEBSERVER_COMMAND = ["dagster-webserver", "-h", "0.0.0.0", "-p", str(WEBSERVER_PORT), "-w", IMAGE_WORKSPACE]
+DAEMON_COMMAND = ["dagster-daemon", "run", "-w", IMAGE_WORKSPACE]
+WEBSERVER_HEALTH_PATH = "/server_info"
+
+# The variables deploy/aws/dagster.yaml reads (its `env:` entries), set in every container.
+ENV_DAGSTER_HOME = "DAGSTER_HOME"
+ENV_PG_HOST = "DAGSTER_PG_HOST"
+ENV_PG_PORT = "DAGSTER_PG_PORT"
+ENV_PG_DB = "DAGSTER_PG_DB"
+ENV_PG_USERNAME = "DAGSTER_PG_USERNAME"  # from the database secret
+ENV_PG_PASSWORD = "DAGSTER_PG_PASSWORD"  # from the database secret
+ENV_COMPUTE_LOG_BUCKET = "DAGSTER_COMPUTE_LOG_BUCKET"
+ENV_COMPUTE_LOG_PREFIX = "DAGSTER_COMPUTE_LOG_PREFIX"
+ENV_RUN_TASK_DEFINITION = "DAGSTER_RUN_TASK_DEFINITION"
+
+# Orchestration stack output id -> variable: written to .env by `make -C infra env` (the operator's
+# view of the deployment; the containers get the same values from their task definitions). The
+# password is not an output: DAGSTER_PG_SECRET_ARN names the secret that holds it.
+ORCHESTRATION_OUTPUT_ENV: dict[str, str] = {
+    "DagsterPgHost": ENV_PG_HOST,
+    "DagsterPgPort": ENV_PG_PORT,
+    "DagsterPgDb": ENV_PG_DB,
+    "DagsterPgSecretArn": "DAGSTER_PG_SECRET_ARN",
+    "DagsterComputeLogBucket": ENV_COMPUTE_LOG_BUCKET,
+    "DagsterComputeLogPrefix": ENV_COMPUTE_LOG_PREFIX,
+    "DagsterRunTaskDefinition": ENV_RUN_TASK_DEFINITION,
+    "DagsterEcsCluster": "DAGSTER_ECS_CLUSTER",
+    "DagsterWebserverUrl": "DAGSTER_WEBSERVER_URL",
+}
+REGISTRY_OUTPUT_ENV: dict[str, str] = {"EcommerceImageRepository": "ECOMMERCE_IMAGE_REPOSITORY"}

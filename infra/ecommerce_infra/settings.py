@@ -222,3 +222,176 @@ def load_infra_settings(get_context: Callable[[str], Any] | None = None) -> Infr
         log_retention_days=integer("log_retention_days", 1),
         **names,
     )
+
+
+# ----------------------------------------------------------------------------------------------------
+# The Dagster deployment on ECS (the registry and orchestration stacks): context only.
+# ----------------------------------------------------------------------------------------------------
+_ORCHESTRATION_DEFAULTS: dict[str, Any] = {
+    "image_repository_name": "ecommerce-platform",  # the ECR repository of deploy/Dockerfile's image
+    "image_tag": "latest",  # the tag the services and run tasks start (pass a git sha to pin one)
+    "vpc_cidr": "10.40.0.0/16",
+    "max_azs": 2,
+    "nat_gateways": 1,
+    "ui_allowed_cidrs": "",  # who may reach the internal load balancer; empty = the VPC's own range
+    "certificate_arn": "",  # an ACM certificate: the UI listener is HTTPS on 443 (else HTTP on 80)
+    "webserver_cpu": 1024,
+    "webserver_memory_mib": 2048,
+    "daemon_cpu": 512,
+    "daemon_memory_mib": 2048,
+    "run_cpu": 2048,
+    "run_memory_mib": 8192,
+    "db_instance_class": "t4g.micro",
+    "db_allocated_storage_gib": 20,
+    "db_max_allocated_storage_gib": 100,
+    "db_multi_az": False,
+    "db_backup_retention_days": 7,
+    "db_deletion_protection": True,
+    "db_name": "dagster",
+    "compute_logs_prefix": "dagster-compute-logs",
+    "compute_logs_expiration_days": 90,
+    "ops_logs_expiration_days": 365,
+    "container_insights": True,
+    "ecs_exec": True,  # ECS Exec on the webserver: the hop for SSM port forwarding to the internal UI
+}
+
+# Fargate's valid task sizes: CPU units -> (min, max, step) of memory in MiB.
+FARGATE_SIZES: dict[int, tuple[int, int, int]] = {
+    256: (512, 2048, 512),
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+_CIDR_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+_DB_CLASS_RE = re.compile(r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
+_ECR_NAME_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class TaskSize:
+    cpu: int
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class OrchestrationSettings:
+    image_repository_name: str
+    image_tag: str
+    vpc_cidr: str
+    max_azs: int
+    nat_gateways: int
+    ui_allowed_cidrs: tuple[str, ...]  # empty: the VPC's CIDR
+    certificate_arn: str | None
+    webserver: TaskSize
+    daemon: TaskSize
+    run: TaskSize
+    db_instance_class: str
+    db_allocated_storage_gib: int
+    db_max_allocated_storage_gib: int
+    db_multi_az: bool
+    db_backup_retention_days: int
+    db_deletion_protection: bool
+    db_name: str
+    compute_logs_prefix: str
+    compute_logs_expiration_days: int
+    ops_logs_expiration_days: int
+    container_insights: bool
+    ecs_exec: bool
+
+
+def _cidr(key: str, value: str) -> str:
+    m = _CIDR_RE.match(value.strip())
+    if not m or any(int(x) > 255 for x in m.groups()[:4]) or int(m.group(5)) > 32:
+        raise InfraConfigError(f"{key}={value!r} is not an IPv4 CIDR block such as 10.40.0.0/16")
+    return value.strip()
+
+
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InfraConfigError(f"context {key}={value!r} is not true or false")
+
+
+def load_orchestration_settings(get_context: Callable[[str], Any] | None = None) -> OrchestrationSettings:
+    """The ECS deployment's settings from CDK context (``-c key=value``), else ``_ORCHESTRATION_DEFAULTS``."""
+    get_context = get_context or (lambda _key: None)
+
+    def pick(key: str) -> Any:
+        value = get_context(key)
+        return _ORCHESTRATION_DEFAULTS[key] if value in (None, "") else value
+
+    def integer(key: str, minimum: int, maximum: int | None = None) -> int:
+        raw = pick(key)
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise InfraConfigError(f"context {key}={raw!r} is not an integer") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise InfraConfigError(f"context {key}={value} is outside [{minimum}, {maximum}]")
+        return value
+
+    def size(role: str) -> TaskSize:
+        cpu, memory = integer(f"{role}_cpu", 256), integer(f"{role}_memory_mib", 512)
+        if cpu not in FARGATE_SIZES:
+            raise InfraConfigError(f"context {role}_cpu={cpu} is not a Fargate size ({sorted(FARGATE_SIZES)})")
+        low, high, step = FARGATE_SIZES[cpu]
+        if not (low <= memory <= high and memory % step == 0):
+            raise InfraConfigError(
+                f"context {role}_memory_mib={memory} does not fit {role}_cpu={cpu} on Fargate "
+                f"({low}..{high} MiB in steps of {step})"
+            )
+        return TaskSize(cpu, memory)
+
+    repository = str(pick("image_repository_name"))
+    if not _ECR_NAME_RE.match(repository) or len(repository) > 256:
+        raise InfraConfigError(f"image_repository_name={repository!r} is not a valid ECR repository name")
+    tag = str(pick("image_tag"))
+    if not _TAG_RE.match(tag):
+        raise InfraConfigError(f"image_tag={tag!r} is not a valid image tag")
+    db_class = str(pick("db_instance_class"))
+    if not _DB_CLASS_RE.match(db_class):
+        raise InfraConfigError(f"db_instance_class={db_class!r} is not an instance class such as t4g.micro")
+    db_name = str(pick("db_name"))
+    if not re.match(r"^[a-z][a-z0-9_]{0,62}$", db_name):
+        raise InfraConfigError(f"db_name={db_name!r}: a lower-case letter, then letters, digits or '_'")
+    compute_prefix = str(pick("compute_logs_prefix")).strip("/")
+    if not compute_prefix or not re.match(r"^[A-Za-z0-9_.\-/]+$", compute_prefix):
+        raise InfraConfigError(f"compute_logs_prefix={compute_prefix!r} must be a non-empty S3 prefix")
+    allocated = integer("db_allocated_storage_gib", 20, 65536)
+    certificate = str(pick("certificate_arn") or "").strip() or None
+    if certificate and not certificate.startswith("arn:"):
+        raise InfraConfigError(f"certificate_arn={certificate!r} is not an ACM certificate ARN")
+
+    return OrchestrationSettings(
+        image_repository_name=repository,
+        image_tag=tag,
+        vpc_cidr=_cidr("vpc_cidr", str(pick("vpc_cidr"))),
+        max_azs=integer("max_azs", 2, 6),  # RDS subnet groups need two zones
+        nat_gateways=integer("nat_gateways", 1, 6),
+        ui_allowed_cidrs=tuple(_cidr("ui_allowed_cidrs", c) for c in _split(pick("ui_allowed_cidrs"))),
+        certificate_arn=certificate,
+        webserver=size("webserver"),
+        daemon=size("daemon"),
+        run=size("run"),
+        db_instance_class=db_class,
+        db_allocated_storage_gib=allocated,
+        db_max_allocated_storage_gib=integer("db_max_allocated_storage_gib", allocated, 65536),
+        db_multi_az=_boolean("db_multi_az", pick("db_multi_az")),
+        db_backup_retention_days=integer("db_backup_retention_days", 1, 35),
+        db_deletion_protection=_boolean("db_deletion_protection", pick("db_deletion_protection")),
+        db_name=db_name,
+        compute_logs_prefix=compute_prefix,
+        compute_logs_expiration_days=integer("compute_logs_expiration_days", 1),
+        ops_logs_expiration_days=integer("ops_logs_expiration_days", 1),
+        container_insights=_boolean("container_insights", pick("container_insights")),
+        ecs_exec=_boolean("ecs_exec", pick("ecs_exec")),
+    )

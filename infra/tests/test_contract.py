@@ -104,7 +104,7 @@ def test_defaults_are_the_platforms():
     assert contract.DEFAULT_S3_PREFIX == cfg.DEFAULT_S3_PREFIX
     assert contract.DEFAULT_STREAM_NAME == cfg.DEFAULT_STREAM_NAME
     assert contract.DEFAULT_FIREHOSE_NAME == cfg.DEFAULT_FIREHOSE_NAME
-    assert contract.RAW_STREAM_ERROR_PREFIX == cfg.RAW_STREAM_ERROR_PREFIX
+    assert contract.RAW_STREAM_ERROR_PREFIX == contract.platform_schema.RAW_STREAM_ERROR_PREFIX
     assert contract.CLEAN_COLUMNS is contract.platform_schema.CLEAN_COLUMNS
     assert Path(contract.platform_config.__file__) == INFRA_DIR.parent / "ecommerce_platform" / "config.py"
 
@@ -124,8 +124,9 @@ def _string_literals(path: Path) -> list[str]:
 
 
 def _platform_names() -> set[str]:
-    cfg = contract.platform_config
-    names = {getattr(cfg, n) for n in dir(cfg) if n.startswith(("DEFAULT_", "ZONE_", "RAW_"))}
+    names = set()
+    for module in (contract.platform_config, contract.platform_schema):  # zones and prefixes: schema.py
+        names |= {getattr(module, n) for n in dir(module) if n.startswith(("DEFAULT_", "ZONE_", "RAW_"))}
     names |= {c[0] for c in contract.CLEAN_COLUMNS + contract.CLEAN_PARTITIONS}
     return {n for n in names if isinstance(n, str)}
 
@@ -134,7 +135,8 @@ def test_no_platform_name_is_copied_into_the_app():
     """The platform's names, prefixes and columns reach the stacks only through contract.py."""
     names = _platform_names()
     assert {"lake", "ecommerce-transactions", "raw/stream", "invoice_no"} <= names
-    path_prefixes = [getattr(contract.platform_config, n) for n in dir(contract.platform_config) if n.startswith("RAW_")]
+    schema = contract.platform_schema
+    path_prefixes = [getattr(schema, n) for n in dir(schema) if n.startswith("RAW_") and isinstance(getattr(schema, n), str)]
     offenders = []
     for path in sorted((INFRA_DIR / "ecommerce_infra").rglob("*.py")):
         if path.name == "contract.py":

@@ -1,4 +1,7 @@
-"""The Dagster deployment's IAM role (least privilege) and the stack outputs that configure it."""
+"""The Dagster deployment's IAM role (least privilege) and the stack outputs that configure it.
+
+The statements (``platform_statements``) and the environment (``deployment_environment``) are shared
+with the ECS deployment (stacks/orchestration.py), whose run tasks do what this role allows."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
@@ -49,6 +52,7 @@ ATHENA_ACTIONS = [
     "athena:GetQueryRuntimeStatistics",
     "athena:GetWorkGroup",
 ]
+LAKE_BUCKET_ACTIONS = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
 KINESIS_ACTIONS = [
     "kinesis:PutRecord",
     "kinesis:PutRecords",
@@ -58,6 +62,81 @@ KINESIS_ACTIONS = [
     "kinesis:GetShardIterator",
     "kinesis:GetRecords",
 ]
+
+
+def platform_statements(
+    stack: Stack, settings: InfraSettings, bucket: s3.IBucket, stream: kinesis.IStream
+) -> dict[str, iam.PolicyStatement]:
+    """What the platform's code does in aws, by statement id: the Dagster role's grants, which the ECS
+    run tasks get too (the webserver and the daemon get parts of them: see stacks/orchestration.py)."""
+    glue = glue_arns(stack, settings.glue_database)
+    workgroup_arn = stack.format_arn(service="athena", resource="workgroup", resource_name=settings.athena_workgroup)
+    results_objects = bucket.arn_for_objects(settings.athena_output_key + "*")
+    statements = [
+        iam.PolicyStatement(sid="LakeObjects", actions=S3_OBJECT_ACTIONS, resources=[lake_objects_arn(settings, bucket)]),
+        iam.PolicyStatement(
+            # Athena writes query results with the caller's credentials, and reads them back.
+            sid="AthenaResults",
+            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[results_objects],
+        ),
+        iam.PolicyStatement(
+            # Not narrowed by s3:prefix: HeadObject on a missing key answers 404 (not 403) only
+            # with s3:ListBucket, which Lake.exists() relies on. The bucket holds nothing but
+            # the lake and Athena's results.
+            sid="LakeBucket",
+            actions=LAKE_BUCKET_ACTIONS,
+            resources=[bucket.bucket_arn],
+        ),
+        iam.PolicyStatement(
+            sid="GlueCatalog",
+            actions=GLUE_ACTIONS,
+            resources=[glue["catalog"], glue["database"], glue["tables"]],
+        ),
+        iam.PolicyStatement(sid="AthenaWorkgroup", actions=ATHENA_ACTIONS, resources=[workgroup_arn]),
+        iam.PolicyStatement(sid="Stream", actions=KINESIS_ACTIONS, resources=[stream.stream_arn]),
+    ]
+    return {st.sid: st for st in statements}
+
+
+def lake_folder(settings: InfraSettings) -> str:
+    return settings.folder("") if settings.s3_prefix else ""
+
+
+def lake_objects_arn(settings: InfraSettings, bucket: s3.IBucket) -> str:
+    return bucket.arn_for_objects(lake_folder(settings) + "*")
+
+
+def platform_statements_suppression(settings: InfraSettings) -> NagPackSuppression:
+    """The IAM5 findings of ``platform_statements``, named one by one."""
+    return suppression(
+        "AwsSolutions-IAM5",
+        reason="Object-level wildcards are limited to the lake prefix and Athena's "
+        "result prefix (object names are data); the table wildcard is limited to the "
+        "platform's own Glue database, whose tables the platform and Athena manage.",
+        applies_to=[
+            object_wildcard(lake_folder(settings)),
+            object_wildcard(settings.athena_output_key),
+            finding(f"Resource::.*:table/{re.escape(settings.glue_database)}/\\*"),
+        ],
+    )
+
+
+def deployment_environment(stack: Stack, settings: InfraSettings, bucket: s3.IBucket) -> dict[str, str]:
+    """The platform's environment in aws (``ECOMMERCE_*``, ``AWS_REGION``): the access stack's outputs
+    and the ECS containers' environment."""
+    bucket_name = settings.bucket_name or bucket.bucket_name
+    return {
+        contract.ENV_DEPLOYMENT: "aws",
+        contract.ENV_S3_BUCKET: bucket_name,
+        # load_settings() strips '/', so "/" stands for "no prefix" (an output cannot be empty).
+        contract.ENV_S3_PREFIX: settings.s3_prefix or "/",
+        contract.ENV_GLUE_DATABASE: settings.glue_database,
+        contract.ENV_ATHENA_WORKGROUP: settings.athena_workgroup,
+        contract.ENV_ATHENA_OUTPUT: athena_output_location(settings, bucket_name),
+        contract.ENV_STREAM_NAME: settings.stream_name,
+        contract.ENV_REGION: stack.region,
+    }
 
 
 class AccessStack(Stack):
@@ -75,15 +154,6 @@ class AccessStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
-        bucket_name = settings.bucket_name or bucket.bucket_name
-        glue = glue_arns(self, settings.glue_database)
-        workgroup_arn = self.format_arn(
-            service="athena", resource="workgroup", resource_name=settings.athena_workgroup
-        )
-        lake_folder = settings.folder("") if settings.s3_prefix else ""
-        lake_objects = bucket.arn_for_objects(lake_folder + "*")
-        results_objects = bucket.arn_for_objects(settings.athena_output_key + "*")
-
         self.role = iam.Role(
             self,
             "DagsterRole",
@@ -94,63 +164,11 @@ class AccessStack(Stack):
             self,
             "DagsterPolicy",
             roles=[self.role],
-            statements=[
-                iam.PolicyStatement(
-                    sid="LakeObjects",
-                    actions=S3_OBJECT_ACTIONS,
-                    resources=[lake_objects],
-                ),
-                iam.PolicyStatement(
-                    # Athena writes query results with the caller's credentials, and reads them back.
-                    sid="AthenaResults",
-                    actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                    resources=[results_objects],
-                ),
-                iam.PolicyStatement(
-                    # Not narrowed by s3:prefix: HeadObject on a missing key answers 404 (not 403) only
-                    # with s3:ListBucket, which Lake.exists() relies on. The bucket holds nothing but
-                    # the lake and Athena's results.
-                    sid="LakeBucket",
-                    actions=["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"],
-                    resources=[bucket.bucket_arn],
-                ),
-                iam.PolicyStatement(
-                    sid="GlueCatalog",
-                    actions=GLUE_ACTIONS,
-                    resources=[glue["catalog"], glue["database"], glue["tables"]],
-                ),
-                iam.PolicyStatement(sid="AthenaWorkgroup", actions=ATHENA_ACTIONS, resources=[workgroup_arn]),
-                iam.PolicyStatement(sid="Stream", actions=KINESIS_ACTIONS, resources=[stream.stream_arn]),
-            ],
+            statements=list(platform_statements(self, settings, bucket, stream).values()),
         )
-        NagSuppressions.add_resource_suppressions(
-            policy,
-            [
-                suppression(
-                    "AwsSolutions-IAM5",
-                    reason="Object-level wildcards are limited to the lake prefix and Athena's "
-                    "result prefix (object names are data); the table wildcard is limited to the "
-                    "platform's own Glue database, whose tables the platform and Athena manage.",
-                    applies_to=[
-                        object_wildcard(lake_folder),
-                        object_wildcard(settings.athena_output_key),
-                        finding(f"Resource::.*:table/{re.escape(settings.glue_database)}/\\*"),
-                    ],
-                )
-            ],
-        )
+        NagSuppressions.add_resource_suppressions(policy, [platform_statements_suppression(settings)])
 
-        self.env_values = {
-            contract.ENV_DEPLOYMENT: "aws",
-            contract.ENV_S3_BUCKET: bucket_name,
-            # load_settings() strips '/', so "/" stands for "no prefix" (an output cannot be empty).
-            contract.ENV_S3_PREFIX: settings.s3_prefix or "/",
-            contract.ENV_GLUE_DATABASE: settings.glue_database,
-            contract.ENV_ATHENA_WORKGROUP: settings.athena_workgroup,
-            contract.ENV_ATHENA_OUTPUT: athena_output_location(settings, bucket_name),
-            contract.ENV_STREAM_NAME: settings.stream_name,
-            contract.ENV_REGION: self.region,
-        }
+        self.env_values = deployment_environment(self, settings, bucket)
         for output_id, env_name in contract.OUTPUT_ENV.items():
             CfnOutput(self, output_id, value=self.env_values[env_name], description=env_name)
         CfnOutput(
