@@ -1,20 +1,24 @@
-"""Benchmark of the RAG layer on the real file, with the seed's way measured in the same run.
+"""Benchmark of the RAG layer on the real file: the index build, retrieval, the QA evaluation of `ecommerce
+ask` (accuracy per family, refusals, lookups) and `ecommerce ask` from a new process, with baselines
+measured in the same run.
 
     .venv/bin/python bench/rag_index.py [--source data/reference/online_retail.parquet] [--data-dir DIR]
-                                        [--seed-limit N] [--skip-seed]
+                                        [--ask-runs N] [--skip-seed] [--seed-limit N]
 
-Builds raw + clean + product_knowledge in a data dir first (timed separately; reused when --data-dir
-holds them). Every build is a NEW Python process (imports and model load are counted):
+Builds raw + clean (the ingestion and lake layers, as `make run`), the analytics views and
+product_knowledge in a data dir first (reused when --data-dir holds them). Then, every step a NEW Python
+process (imports and model load counted):
 
-1. full ``faiss_index`` build: empty rag zone and empty local cache (the ONNX graph is built from the
-   weights, every product embedded, the evaluation questions embedded);
-2. rebuild with nothing changed;
-3. rebuild after 1 % of the products changed their name (only those are embedded);
-4. query latency (retrieve + offline answer, in-process, warm) p50 / p95 over the evaluation questions;
-5. ``ecommerce ask`` offline as a new process, start to printed answer (median of 5);
-6. the seed's way: the Markdown knowledge file cut into 500-character chunks, ALL embedded with
-   sentence-transformers (import + model load + encode, new process), FAISS flat index; plus
-   sentence-transformers (torch) on the same short product texts our build embeds with ONNX.
+1. full ``faiss_index`` build: empty local cache (the ONNX graph built from the weights, every product and
+   evaluation question embedded);
+2. rebuild with nothing changed; 3. rebuild after 1 % of the products changed their name; 4. back;
+5. retrieval latency (embed + FAISS + BM25 + code match), warm, p50 / p95 over the index's questions;
+6. the QA evaluation (qa_questions.json, offline, in one process): accuracy per family, refusal precision
+   and recall, lookup hit@1, answer latency p50 / p95;
+7. ``ecommerce ask`` offline from a new process, start to printed answer, over a mix of questions
+   (analytic, product lookups by code and by name, refusals), p50 / p95 overall and per kind; baselines:
+   ``python -c pass`` and ``python -c "import duckdb"`` (what any answer pays);
+8. (unless --skip-seed) the seed's way: 500-character chunks of the Markdown file, sentence-transformers.
 """
 
 from __future__ import annotations
@@ -32,10 +36,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+ASK_MIX = [  # (kind, question)
+    ("analytics", "total revenue in 2011"),
+    ("analytics", "what sells best at Christmas"),
+    ("analytics", "best-selling product in Germany"),
+    ("analytics", "top 5 customers"),
+    ("analytics", "how many white hanging heart t-light holders did we sell in March 2011"),
+    ("analytics", "which countries ordered 84077"),
+    ("analytics", "compare revenue in october 2011 and november 2011"),
+    ("product (code)", "what is product 84077?"),
+    ("product (code)", "tell me about 23843"),
+    ("product (exact name)", "medium ceramic top storage"),
+    ("product (exact name)", "regency cakestand 3 tier"),
+    ("product (retrieval)", "water hot botle"),
+    ("product (retrieval)", "do you have heart decoraton zinc?"),
+    ("refusal", "do we sell iPhone chargers?"),
+    ("refusal", "what is our profit margin on mugs"),
+]
+
 
 def _env(data_dir: Path, cache: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ECOMMERCE_DEPLOYMENT")}
-    env.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return env
 
 
@@ -48,17 +71,26 @@ def _child(args: list[str], env: dict) -> tuple[float, dict]:
     return wall, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-# ---------------------------------------------------------------- child steps (new processes)
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
+
+def _resources():  # noqa: ANN202
+    from ecommerce_platform.resources import build_resources
+    from ecommerce_platform.resources.embeddings import build_embeddings
+
+    res = build_resources()
+    return res["warehouse"].lake, res["warehouse"], res.get("embeddings") or build_embeddings()
+
+
+# ---------------------------------------------------------------- child steps (new processes)
 def step_build(perturb: float) -> dict:
-    from ecommerce_platform.config import load_settings
     from ecommerce_platform.rag.index import build_index
     from ecommerce_platform.rag.knowledge import read_knowledge, render_markdown
-    from ecommerce_platform.resources import build_lake, build_warehouse
 
-    s = load_settings()
-    lake, wh = build_lake(s), build_warehouse(s)
-    records = read_knowledge(wh, lake)
+    lake, wh, embeddings = _resources()
+    records = read_knowledge(wh)
     markdown = None
     if perturb:
         import random
@@ -67,27 +99,71 @@ def step_build(perturb: float) -> dict:
         for i in rng.sample(range(len(records)), max(1, round(perturb * len(records)))):
             records[i] = dict(records[i], description=records[i]["description"] + " (NEW EDITION)")
         markdown = render_markdown(records)
-    meta = build_index(lake, records, os.environ["ECOMMERCE_CACHE_DIR"], markdown=markdown)
+    record = build_index(lake, records, embeddings, markdown=markdown)
+    meta = record["meta"]
     meta.pop("evaluation")
-    return meta
+    return {**meta, "status": record["status"]}
 
 
-def step_seed(limit: int | None, product_texts: bool) -> dict:
+def step_queries() -> dict:
+    from ecommerce_platform.rag import evaluation
+    from ecommerce_platform.rag.store import open_index
+
+    lake, _, embeddings = _resources()
+    t0 = time.perf_counter()
+    retriever, meta = open_index(lake, embeddings)
+    load = time.perf_counter() - t0
+    questions = evaluation.hand_written() + evaluation.generated(retriever.facts())
+    lat = []
+    for q in questions:
+        t = time.perf_counter()
+        retriever.search(q["question"], k=5)
+        lat.append(time.perf_counter() - t)
+    ev = meta["evaluation"]
+    return {"queries": len(lat), "open_seconds": load, "search_p50_ms": 1000 * _pct(lat, 50),
+            "search_p95_ms": 1000 * _pct(lat, 95), "hit@1": ev["hit@1"], "hit@5": ev["hit@5"],
+            "eval_questions": ev["questions"], "hand_hit@1": ev["hand"]["hit@1"], "generated_hit@1": ev["generated"]["hit@1"],
+            "generated_hit@5": ev["generated"]["hit@5"]}
+
+
+def step_qa() -> dict:
+    from ecommerce_platform.rag.qa_evaluation import evaluate
+    from ecommerce_platform.rag.store import open_index
+
+    lake, wh, embeddings = _resources()
+    retriever, _ = open_index(lake, embeddings)
+    t0 = time.perf_counter()
+    report = evaluate(wh, retriever)
+    report["seconds"] = time.perf_counter() - t0
+    holdout = [r for r, q in zip(report["results"], _questions()) if q.get("split", "").startswith("holdout")]
+    report["holdout"] = {"questions": len(holdout), "correct": sum(r["correct"] for r in holdout)}
+    report["misses"] = [{k: r[k] for k in ("family", "question", "why")} for r in report["results"] if not r["correct"]]
+    report.pop("results")
+    return report
+
+
+def _questions() -> list[dict]:
+    from ecommerce_platform.rag.qa_evaluation import load_questions
+
+    return load_questions()
+
+
+def step_seed(limit: int | None) -> dict:
     t0 = time.perf_counter()
     from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     from ecommerce_platform.config import load_settings
 
     s = load_settings()
     md = (Path(s.lake_dir) / "rag" / "product_knowledge.md").read_text(encoding="utf-8")
     chunks = RecursiveCharacterTextSplitter(chunk_size=500, chunk_overlap=0).split_text(md)
     n_all = len(chunks)
-    if limit:
-        chunks = chunks[:limit]
+    chunks = chunks[:limit] if limit else chunks
     t1 = time.perf_counter()
     import faiss
     from sentence_transformers import SentenceTransformer
 
-    from ecommerce_platform.rag.minilm_onnx import model_dir
+    from ecommerce_platform.resources.embeddings import model_dir
 
     model = SentenceTransformer(str(model_dir()), device="cpu")
     t2 = time.perf_counter()
@@ -95,86 +171,54 @@ def step_seed(limit: int | None, product_texts: bool) -> dict:
     index = faiss.IndexFlatL2(vecs.shape[1])
     index.add(vecs)
     t3 = time.perf_counter()
-    out = {"chunks_total": n_all, "chunks_embedded": len(chunks), "split_seconds": t1 - t0,
-           "import_and_load_seconds": t2 - t1, "encode_seconds": t3 - t2, "total_seconds": t3 - t0,
-           "continuation_chunks": sum(1 for c in chunks if not c.lstrip().startswith(("## ", "# ")))}
-    if product_texts:
-        chunks_meta = json.loads((Path(s.lake_dir) / "rag" / "index" / "chunks.json").read_text())
-        texts = sorted({c["embed_text"] for c in chunks_meta})
-        t4 = time.perf_counter()
-        model.encode(texts, batch_size=64)
-        out["torch_product_texts"] = len(texts)
-        out["torch_product_texts_seconds"] = time.perf_counter() - t4
-    return out
-
-
-def step_onnx_product_texts() -> dict:
-    from ecommerce_platform.config import load_settings
-    from ecommerce_platform.rag.embedder import Embedder
-
-    s = load_settings()
-    folder = Path(s.lake_dir)
-    meta = json.loads((folder / "rag" / "index" / "meta.json").read_text())
-    chunks = json.loads((folder / "rag" / "index" / "chunks.json").read_text())
-    texts = sorted({c["embed_text"] for c in chunks})
-    t0 = time.perf_counter()
-    emb = Embedder(folder / meta["model"]["onnx_key"], folder / meta["model"]["tokenizer_key"])
-    t1 = time.perf_counter()
-    emb.embed(texts)
-    return {"texts": len(texts), "load_seconds": t1 - t0, "embed_seconds": time.perf_counter() - t1}
-
-
-def step_queries() -> dict:
-    from ecommerce_platform.rag import evaluation
-    from ecommerce_platform.rag.answer import answer
-    from ecommerce_platform.rag.store import open_retriever
-
-    t0 = time.perf_counter()
-    retriever, meta = open_retriever()
-    load = time.perf_counter() - t0
-    records = [c["facts"] for c in retriever.chunks if c["part"] == 0]
-    questions = evaluation.hand_written() + evaluation.generated(records)
-    lat, lat_answer = [], []
-    for q in questions:
-        t = time.perf_counter()
-        hits = retriever.search(q["question"], k=5)
-        lat.append(time.perf_counter() - t)
-        answer(q["question"], hits, use_llm=False)
-        lat_answer.append(time.perf_counter() - t)
-
-    def pct(xs: list[float], p: float) -> float:
-        xs = sorted(xs)
-        return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] * 1000
-
-    return {"queries": len(lat), "open_seconds": load, "search_p50_ms": pct(lat, 50), "search_p95_ms": pct(lat, 95),
-            "answer_p50_ms": pct(lat_answer, 50), "answer_p95_ms": pct(lat_answer, 95),
-            "hit@1": meta["evaluation"]["hit@1"], "hit@5": meta["evaluation"]["hit@5"],
-            "eval_questions": meta["evaluation"]["questions"],
-            "hand_hit@1": meta["evaluation"]["hand"]["hit@1"], "hand_hit@5": meta["evaluation"]["hand"]["hit@5"],
-            "generated_hit@1": meta["evaluation"]["generated"]["hit@1"],
-            "generated_hit@5": meta["evaluation"]["generated"]["hit@5"]}
+    return {"chunks_total": n_all, "chunks_embedded": len(chunks), "split_seconds": t1 - t0,
+            "import_and_load_seconds": t2 - t1, "encode_seconds": t3 - t2, "total_seconds": t3 - t0}
 
 
 # ---------------------------------------------------------------- driver
-
 def prepare(data_dir: Path, source: str) -> float:
+    """raw + clean (as `make run`), the analytics views, product_knowledge; returns its SQL seconds."""
     os.environ.update(ECOMMERCE_DATA_DIR=str(data_dir), ECOMMERCE_SOURCE=source)
     import dagster as dg
 
-    from ecommerce_platform.ingestion.assets import raw_s3
-    from ecommerce_platform.lake.assets import clean_parquet
-    from ecommerce_platform.rag.assets import product_knowledge
+    from ecommerce_platform.analytics.views import VIEWS, create_view
+    from ecommerce_platform.definitions import build_definitions
     from ecommerce_platform.rag.knowledge import build_knowledge
     from ecommerce_platform.resources import build_resources
+    from ecommerce_platform.runner import rebuild
 
     res = build_resources()
-    if not res["lake"].exists("clean/_manifests/transactions.json"):
-        assert dg.materialize([raw_s3, clean_parquet], resources=res).success
+    wh = res["warehouse"]
+    if not wh.lake.list("clean/transactions"):
+        with dg.DagsterInstance.ephemeral() as instance:
+            runs = rebuild(instance, build_definitions(layers=("ingestion", "lake")), log=lambda _m: None)
+            assert runs and all(r.success for r in runs)
+    for view in VIEWS:
+        create_view(wh, view)
     t0 = time.perf_counter()
-    build_knowledge(res["warehouse"], res["lake"], force=True)
-    seconds = time.perf_counter() - t0
-    assert dg.materialize([product_knowledge], resources=res).success  # registers + reuses
-    return seconds
+    build_knowledge(wh)
+    return time.perf_counter() - t0
+
+
+def ask_latency(env: dict, runs: int) -> dict:
+    def timed(cmd: list[str]) -> float:
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+        took = time.perf_counter() - t0
+        if out.returncode != 0:
+            raise SystemExit(f"{cmd} failed:\n{out.stderr[-2000:]}")
+        return took
+
+    by_kind: dict[str, list[float]] = {}
+    base = {"python -c pass": [], "python -c 'import duckdb'": []}
+    for _ in range(runs):
+        base["python -c pass"].append(timed([sys.executable, "-c", "pass"]))
+        base["python -c 'import duckdb'"].append(timed([sys.executable, "-c", "import duckdb"]))
+        for kind, question in ASK_MIX:
+            by_kind.setdefault(kind, []).append(
+                timed([sys.executable, "-m", "ecommerce_platform.cli", "ask", "--offline", question]))
+    every = [x for xs in by_kind.values() for x in xs]
+    return {"all": every, "by_kind": by_kind, "baselines": base}
 
 
 def main() -> None:
@@ -182,91 +226,75 @@ def main() -> None:
     ap.add_argument("--step", default=None)
     ap.add_argument("--perturb", type=float, default=0.0)
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--product-texts", action="store_true")
     ap.add_argument("--source", default=str(ROOT / "data" / "reference" / "online_retail.parquet"))
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--ask-runs", type=int, default=3, help="rounds of the question mix asked from new processes")
     ap.add_argument("--seed-limit", type=int, default=0, help="embed only the first N seed chunks")
     ap.add_argument("--skip-seed", action="store_true")
     args = ap.parse_args()
     if args.step:
-        fn = {"build": lambda: step_build(args.perturb), "queries": step_queries,
-              "onnx_texts": step_onnx_product_texts,
-              "seed": lambda: step_seed(args.limit or None, args.product_texts)}[args.step]
+        fn = {"build": lambda: step_build(args.perturb), "queries": step_queries, "qa": step_qa,
+              "seed": lambda: step_seed(args.limit or None)}[args.step]
         print(json.dumps(fn(), default=str))
         return
 
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="bench_rag_")) / "data"
     print(f"data dir: {data_dir}   cores: {os.cpu_count()}   load average: {os.getloadavg()[0]:.1f}")
     knowledge_seconds = prepare(data_dir, args.source)
-    print(f"product_knowledge SQL (forced, warehouse engine): {knowledge_seconds:.1f} s")
+    print(f"product_knowledge SQL (warehouse engine): {knowledge_seconds:.1f} s")
 
     cache = Path(tempfile.mkdtemp(prefix="bench_rag_cache_"))
     env = _env(data_dir, cache)
-    from ecommerce_platform.resources.lake import LocalLake
-
-    lake = LocalLake(path=str(data_dir / "lake"))
-    for prefix in ("rag/index", "rag/cache", "rag/model"):
-        lake.delete_prefix(prefix)
-
     rows = []
     wall, full = _child(["--step", "build"], env)
     rows.append(("full faiss_index build (new process, ONNX graph built, all embedded)", wall,
-                 f"embedded {full['embedded']} products + {full['queries_embedded']} questions in "
+                 f"{full['status']}; embedded {full['embedded']} products + {full['queries_embedded']} questions in "
                  f"{full['embedding_seconds']:.1f} s; build fn {full['build_seconds']:.1f} s"))
     wall, same = _child(["--step", "build"], env)
     rows.append(("rebuild, nothing changed (new process)", wall,
-                 f"reused={same['reused']}, embedded {same['embedded']}, build fn {same['build_seconds']:.2f} s"))
+                 f"embedded {same['embedded']}, build fn {same['build_seconds']:.2f} s"))
     wall, one = _child(["--step", "build", "--perturb", "0.01"], env)
     rows.append(("rebuild, 1 % of products renamed (new process)", wall,
-                 f"embedded {one['embedded']} products + {one['queries_embedded']} questions, "
-                 f"from cache {one['from_cache']}; model load {one['model_load_seconds']:.2f} s; "
-                 f"build fn {one['build_seconds']:.2f} s"))
-    wall, restore = _child(["--step", "build"], env)
-    rows.append(("rebuild back to the real names (new process)", wall,
-                 f"embedded {restore['embedded']}; build fn {restore['build_seconds']:.2f} s"))
-
+                 f"embedded {one['embedded']} products + {one['queries_embedded']} questions, from cache "
+                 f"{one['from_cache']}; model load {one['model_load_seconds']:.2f} s; build fn {one['build_seconds']:.2f} s"))
+    wall, _ = _child(["--step", "build"], env)
+    rows.append(("rebuild back to the real names (new process)", wall, ""))
     _, q = _child(["--step", "queries"], env)
-    cold = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "ecommerce_platform.cli", "ask", "what is product 84077?"],
-                             env=env, capture_output=True, text=True, cwd=ROOT)
-        cold.append(time.perf_counter() - t0)
-        assert out.returncode == 0 and "84077" in out.stdout, out.stderr
-    _, onnx_texts = _child(["--step", "onnx_texts"], env)
+    wall, qa = _child(["--step", "qa"], env)
+    lat = ask_latency(env, args.ask_runs)
 
-    print("\n== ours ==")
+    print("\n== index ==")
     for name, seconds, note in rows:
         print(f"{name:<72} {seconds:7.2f} s   ({note})")
-    print(f"{'query: retrieve (embed + FAISS + BM25 + code match), warm':<72} "
-          f"p50 {q['search_p50_ms']:.1f} ms  p95 {q['search_p95_ms']:.1f} ms  ({q['queries']} questions)")
-    print(f"{'query: retrieve + offline answer, warm':<72} p50 {q['answer_p50_ms']:.1f} ms  p95 {q['answer_p95_ms']:.1f} ms")
-    print(f"{'ecommerce ask (offline), new process, start to printed answer':<72} median {statistics.median(cold):.2f} s"
-          f"  min {min(cold):.2f} s  max {max(cold):.2f} s")
-    print(f"{'retrieval evaluation':<72} hit@1 {q['hit@1']}  hit@5 {q['hit@5']}  ({q['eval_questions']} questions; "
-          f"hand-written hit@1 {q['hand_hit@1']} hit@5 {q['hand_hit@5']}; generated hit@1 {q['generated_hit@1']} "
-          f"hit@5 {q['generated_hit@5']})")
-    print(f"{'ONNX: embed the ' + str(onnx_texts['texts']) + ' product texts (warm process)':<72} "
-          f"{onnx_texts['embed_seconds']:7.2f} s   (session load {onnx_texts['load_seconds']:.2f} s)")
+    print(f"{'retrieval (embed + FAISS + BM25 + code match), warm':<72} p50 {q['search_p50_ms']:.1f} ms  "
+          f"p95 {q['search_p95_ms']:.1f} ms  ({q['queries']} questions)")
+    print(f"{'retrieval evaluation (faiss_index)':<72} hit@1 {q['hit@1']}  hit@5 {q['hit@5']}  ({q['eval_questions']} "
+          f"questions; hand-written hit@1 {q['hand_hit@1']}; generated hit@1 {q['generated_hit@1']} hit@5 "
+          f"{q['generated_hit@5']})")
+    print("\n== ask: the QA evaluation (qa_questions.json, offline, one process) ==")
+    print(f"{qa['questions']} questions in {qa['seconds']:.1f} s; answer latency in process p50 {qa['latency_p50_ms']} ms "
+          f"p95 {qa['latency_p95_ms']} ms")
+    for family, f in qa["families"].items():
+        print(f"  {family:<20} {f['correct']:>4} / {f['questions']:<4} {f['accuracy']}")
+    print(f"  analytic accuracy {qa['analytic_accuracy']}  refusal recall {qa['refusal_recall']}  precision "
+          f"{qa['refusal_precision']}  invented figures {qa['invented_figures']}  lookup hit@1 {qa['lookup_hit@1']}  "
+          f"(held-out questions: {qa['holdout']['correct']} / {qa['holdout']['questions']})")
+    for m in qa["misses"]:
+        print(f"  MISS [{m['family']}] {m['question']}: {m['why']}")
+    print(f"\n== ecommerce ask --offline, new process, start to printed answer ({args.ask_runs} rounds of "
+          f"{len(ASK_MIX)} questions) ==")
+    print(f"{'all':<28} p50 {statistics.median(lat['all']):.2f} s   p95 {_pct(lat['all'], 95):.2f} s")
+    for kind, xs in lat["by_kind"].items():
+        print(f"{kind:<28} p50 {statistics.median(xs):.2f} s   p95 {_pct(xs, 95):.2f} s")
+    for name, xs in lat["baselines"].items():
+        print(f"{'baseline: ' + name:<28} p50 {statistics.median(xs):.2f} s")
 
     if not args.skip_seed:
-        seed_args = ["--step", "seed", "--product-texts"] + (["--limit", str(args.seed_limit)] if args.seed_limit else [])
-        wall, seed = _child(seed_args, env)
+        wall, seed = _child(["--step", "seed"] + (["--limit", str(args.seed_limit)] if args.seed_limit else []), env)
         print("\n== seed's way (500-character chunks of the Markdown file, sentence-transformers) ==")
-        print(f"{'chunks':<72} {seed['chunks_total']} (embedded {seed['chunks_embedded']}); "
-              f"{seed['continuation_chunks']} chunks start inside a product (product cut in half)")
-        print(f"{'split':<72} {seed['split_seconds']:7.2f} s")
+        print(f"{'chunks':<72} {seed['chunks_total']} (embedded {seed['chunks_embedded']})")
         print(f"{'import sentence-transformers + load model':<72} {seed['import_and_load_seconds']:7.2f} s")
-        print(f"{'encode + FAISS':<72} {seed['encode_seconds']:7.2f} s")
-        total = wall
-        if seed["chunks_embedded"] < seed["chunks_total"]:
-            est = seed["import_and_load_seconds"] + seed["split_seconds"] + \
-                seed["encode_seconds"] * seed["chunks_total"] / seed["chunks_embedded"]
-            print(f"{'total (new process), measured on a prefix':<72} {wall:7.2f} s; all chunks extrapolated: {est:.1f} s")
-        else:
-            print(f"{'total (new process)':<72} {total:7.2f} s")
-        print(f"{'torch: embed the same ' + str(seed['torch_product_texts']) + ' product texts (warm)':<72} "
-              f"{seed['torch_product_texts_seconds']:7.2f} s")
+        print(f"{'encode + FAISS':<72} {seed['encode_seconds']:7.2f} s   (new process: {wall:.1f} s)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (2 cores; other work on the machine slows every figure)")
 
 

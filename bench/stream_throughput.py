@@ -101,10 +101,14 @@ def main() -> None:
             bucket = f"bench-{uuid.uuid4().hex[:8]}"
             boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1").create_bucket(
                 Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+            kinesis = boto3.client("kinesis", endpoint_url=endpoint, region_name="eu-west-1")
+            for name in ("bench", "bench-seed"):  # provisioned outside the platform (the CDK app does it)
+                kinesis.create_stream(StreamName=name, ShardCount=args.shards)
+                kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
             kin = KinesisStream(name="bench", region="eu-west-1", endpoint_url=endpoint, checkpoint_bucket=bucket)
-            kin.ensure(args.shards)
+            kin.ensure()
             kin_seed = KinesisStream(name="bench-seed", region="eu-west-1", endpoint_url=endpoint, checkpoint_bucket=bucket)
-            kin_seed.ensure(args.shards)
+            kin_seed.ensure()
             n_base = min(args.baseline_records, 1_000)
             row("baseline: seed way, 1 put_record/record", n_base, seed_way(kin_seed, records[:n_base]))
             result = produce(kin, iter(records[: args.moto_records]))

@@ -82,6 +82,10 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("detail", "string", "What the source reader found wrong with a malformed record, and its text"),
 )
 
+# What the clean zone writes as the country of a line that has none: a placeholder, never a country
+# (country counts and rankings leave it out; its lines still count in every total).
+UNSPECIFIED_COUNTRY = "Unspecified"
+
 # Stock codes that are not products (postage, fees, manual adjustments, ...), matched upper-cased.
 NON_PRODUCT_CODES: tuple[str, ...] = (
     "POST", "DOT", "C2", "M", "S", "B", "D", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",

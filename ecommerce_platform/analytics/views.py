@@ -12,6 +12,7 @@ from __future__ import annotations
 from ecommerce_platform.resources.sql_dialect import read_sql
 from ecommerce_platform.resources.warehouse import Warehouse, WarehouseError
 from ecommerce_platform.schema import CLEAN_TABLE
+from ecommerce_platform.schema import UNSPECIFIED_COUNTRY  # the clean zone's "no country": not a country
 
 SQL_PACKAGE = "ecommerce_platform.analytics"
 BASE_VIEW = "sale_lines"
@@ -48,8 +49,6 @@ PREVIEW_ORDER = {
     "returns": "sale_month",
     "sales_kpis": "first_day",
 }
-# The clean zone's placeholder for a line without a country (lake/sql/typed_lines.sql): not a country.
-UNSPECIFIED_COUNTRY = "Unspecified"
 
 
 def view_sql(name: str) -> str:

@@ -12,10 +12,9 @@ from importlib import resources
 
 from ecommerce_platform.resources.sql_dialect import Sql, read_sql, render
 from ecommerce_platform.resources.warehouse import Warehouse, ident
+from ecommerce_platform.schema import UNSPECIFIED_COUNTRY  # the clean zone's "no country": not a country
 
 SQL_PACKAGE = "ecommerce_platform.eda"
-# The clean zone's placeholder for a line without a country (lake/sql/typed_lines.sql): not a country.
-UNSPECIFIED_COUNTRY = "Unspecified"
 TEXT_COLUMNS = ("invoice_no", "stock_code", "description", "customer_id", "country")
 
 

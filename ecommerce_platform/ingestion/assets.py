@@ -188,7 +188,12 @@ def firehose_report(context, stream, lake) -> dict:  # noqa: ANN001
     newest = max((lake.modified(k) for k in keys), default=None) if keys else None
     buffer_s = firehose.get("buffer_seconds") or 300
     since = newest if newest is not None else time.time() - 24 * 3600  # Kinesis keeps 24 h by default
-    waiting = stream.records_since(since)
+    try:
+        waiting = stream.records_since(since)
+    except Exception as exc:  # noqa: BLE001 - the stream itself is missing or unreachable: say so
+        context.log.warning(f"cannot read the Kinesis stream {stream.stream_name!r} ({type(exc).__name__}: {exc}); "
+                            "reporting only what Firehose wrote")
+        return {"firehose": dg.MetadataValue.json(firehose), "records_waiting": "unknown (stream unreadable)"}
     meta = {"firehose": dg.MetadataValue.json(firehose), "records_waiting": dg.MetadataValue.int(waiting),
             "last_landed_at": dg.MetadataValue.float(round(newest, 1)) if newest else "never"}
     late = waiting and (newest is None or time.time() - newest > buffer_s)

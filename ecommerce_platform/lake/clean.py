@@ -46,6 +46,7 @@ from ecommerce_platform.schema import (
     QUARANTINE_PREFIX,
     QUARANTINE_TABLE,
     RAW_NORMALIZED_PREFIX,
+    UNSPECIFIED_COUNTRY,
 )
 
 SQL_PACKAGE = "ecommerce_platform.lake"
@@ -142,7 +143,7 @@ def copies_relation(warehouse: Warehouse, inputs: list[MonthInputs]) -> str:
 
 def typed_lines_sql(sources: str, settings: Settings | None = None) -> str:
     return render(read_sql(SQL_PACKAGE, "typed_lines.sql"), sources=Sql(sources),
-                  **rules.sql_params(settings or load_settings()))
+                  unspecified_country=UNSPECIFIED_COUNTRY, **rules.sql_params(settings or load_settings()))
 
 
 def render_file(name: str, typed: str = "typed_lines", groups: str = "line_groups") -> str:

@@ -35,6 +35,11 @@ class Answer:
     def to_json(self) -> dict:
         return {"answer": self.answer, "sources": self.sources}
 
+    def to_contract(self) -> dict:
+        """The ``ask --json`` contract for a product answer (qa.answer_question's shape)."""
+        return {"answer": self.answer, "kind": "product", "sources": self.sources, "sql": None, "rows": None,
+                "definition": None}
+
 
 def quote_data(text: str) -> str:
     """Make retrieved text inert inside the prompt's delimiters."""
@@ -67,35 +72,79 @@ def _q(text: str) -> str:
     return "\u201c" + one_line(text) + "\u201d"
 
 
+def _n(x: int, one: str, many: str | None = None) -> str:
+    return f"{x:,} {one if x == 1 else (many or one + 's')}"
+
+
+def units_headline(f: dict) -> str:
+    """Units net of cancellations and returns, said plainly: ``sold 80,995 units, all 80,995 cancelled or
+    returned: net 0``; ``net 1,204 units (1,250 sold, 46 cancelled or returned)``."""
+    sold, back = int(f["units_sold"]), int(f["units_returned"])
+    net = sold - back
+    if back == 0:
+        return f"net {_n(net, 'unit')} sold (none cancelled or returned)"
+    if back >= sold:
+        extra = "" if back == sold else f" (including {back - sold:,} units sold before the data starts)"
+        return (f"sold {_n(sold, 'unit')}, all {sold:,} cancelled or returned{extra}: net {net:,} units")
+    return f"net {_n(net, 'unit')} sold ({sold:,} sold, {back:,} cancelled or returned)"
+
+
 def describe(facts: dict) -> str:
-    """The facts of one product as sentences (only figures present in ``facts``)."""
+    """The facts of one product as sentences (only figures of ``facts``, and the net units they imply).
+    Headline figures are net of cancellations and returns; 'Unspecified' is not a country."""
     f = facts
-    parts = [f"{_q(f['description'])} (stock code {f['stock_code']})"]
-    s = (f"{parts[0]} sold {f['units_sold']:,} units for {_money(f['gross_sales'])} in {f['orders']:,} orders "
-         f"from {f['customers']:,} known customers in {f['countries']:,} "
-         f"{'country' if f['countries'] == 1 else 'countries'}")
-    if f.get("top_countries"):
-        s += f" (most units: {f['top_countries']})"
+    name = f"{_q(f['description'])} (stock code {f['stock_code']})"
+    countries = int(f.get("countries") or 0)
+    s = (f"{name}: {units_headline(f)}, net revenue {_money(f['net_revenue'])} (gross sales "
+         f"{_money(f['gross_sales'])} minus {_money(f['returns_value'])} of returns), in "
+         f"{_n(int(f['orders']), 'order')} from {_n(int(f['customers']), 'known customer')} in "
+         f"{_n(countries, 'country', 'countries')}")
+    top = [c.strip() for c in str(f.get("top_countries") or "").split(",") if c.strip()]
+    if top:
+        more = countries - len(top)
+        s += f" (most units: {', '.join(top)}" + (f", and {more:,} more)" if more > 0 else ")")
     s += f", between {f['first_sale']} and {f['last_sale']}."
     out = [s]
     if f.get("other_names"):
         out.append(f"It was also listed as {_q(f['other_names'])}.")
     out.append(f"Its unit price ranged from {_money(f['min_price'])} to {_money(f['max_price'])} "
                f"(average {_money(f['avg_price'])}).")
-    out.append(f"{f['units_returned']:,} units were returned (return rate {f['return_rate']:.1%}, "
-               f"{_money(f['returns_value'])}): net revenue {_money(f['net_revenue'])}.")
+    out.append(f"Return rate {f['return_rate']:.1%} of units sold.")
     if f.get("bought_with"):
-        out.append(f"It is most often bought with: {f['bought_with']}.")
+        out.append(f"It is most often bought with (the five most frequent; ask what is bought with "
+                   f"{f['stock_code']} for the full list): {f['bought_with']}.")
     return " ".join(out)
+
+
+def same_name(hits: list) -> list:  # noqa: ANN001
+    """The hits as good as the first: the same description (products that cannot be told apart by
+    name), or the same score."""
+    if not hits:
+        return []
+    top = hits[0]
+    key = _name_key(top.description)
+    return [h for h in hits if _name_key(h.description) == key or abs(h.score - top.score) < 1e-6]
+
+
+def _name_key(text: str) -> str:
+    return " ".join(str(text or "").upper().split())
 
 
 def offline_answer(question: str, hits: list) -> str:  # noqa: ANN001
     if not hits:
         return "I found no product in the product knowledge that matches the question."
     top = hits[0]
+    ties = same_name(hits)
+    if len(ties) > 1:
+        lines = [f"- {_q(h.description)} (stock code {h.stock_code}): "
+                 f"{units_headline(h.chunk['facts'])}, net revenue {_money(h.chunk['facts']['net_revenue'])}, "
+                 f"sold {h.chunk['facts']['first_sale']} to {h.chunk['facts']['last_sale']}" for h in ties]
+        return (f"{len(ties)} products match equally well (the same name or score); which one do you mean? "
+                "Ask again with its stock code.\n" + "\n".join(lines))
     lead = "Best match" if (top.code_match or top.score >= 0.6) else "Closest match (low confidence)"
     text = f"{lead}: {describe(top.chunk['facts'])}"
-    others = [f"{_q(h.description)} ({h.stock_code})" for h in hits[1:]]
+    # a stock code named in the question is the answer: other products are not "possible matches"
+    others = [] if top.code_match else [f"{_q(h.description)} ({h.stock_code})" for h in hits[1:]]
     if others:
         text += "\nOther possible matches: " + "; ".join(others) + "."
     return text
@@ -106,11 +155,11 @@ def offline_answer(question: str, hits: list) -> str:  # noqa: ANN001
 def answer(question: str, hits: list, llm=None, offline: bool = False, warn=None) -> Answer:  # noqa: ANN001
     """Answer with the language model of ``llm`` (the resource) when it is enabled (an API key is set)
     and ``offline`` is False; otherwise, or when the model cannot answer, offline from the facts."""
-    from ecommerce_platform.resources.llm import LLMUnavailable
-
     sources = [h.source() for h in hits]
     warnings: list[str] = []
     if llm is not None and llm.enabled and not offline and hits:
+        from ecommerce_platform.resources.llm import LLMUnavailable
+
         try:
             text = llm.complete(build_messages(question, hits))
             return Answer(text, sources, answered_by=llm.name)

@@ -1,8 +1,11 @@
 """RAG layer: ``product_knowledge`` (facts per product, SQL in the warehouse over the analytics view
-``sale_lines``; table + Markdown) and ``faiss_index`` (per-product chunks, MiniLM vectors through the
-``embeddings`` resource, FAISS index published only when retrieval evaluation passes), and the checks
-that guard them."""
+``sale_lines``; table + Markdown), ``faiss_index`` (per-product chunks, MiniLM vectors through the
+``embeddings`` resource, FAISS index published only when retrieval evaluation passes) and
+``qa_evaluation`` (``ecommerce ask`` asked its evaluation questions: accuracy per family, refusal
+precision and recall, lookup hit@1), and the checks that guard them."""
 
+
+import json
 
 import dagster as dg
 
@@ -200,5 +203,125 @@ def faiss_index_retrieval_quality(warehouse: Warehouse, embeddings: Embeddings) 
     return dg.AssetCheckResult(passed=not failures, metadata=meta)
 
 
-ASSETS = [product_knowledge, faiss_index]
-CHECKS = [product_knowledge_matches_sales, faiss_index_retrieval_quality]
+# ------------------------------------------------------------------------------------ qa_evaluation
+QA_FILES = ("qa.py", "questions.py", "answer.py", "retrieval.py", "knowledge.py", "dialect.py", "qa_evaluation.py",
+            "qa_questions.json", "sql/qa_ranking.sql", "sql/qa_totals.sql", "sql/qa_copurchase.sql")
+QA_RECHECK_EVERY = 10  # the check asks every 10th question again and compares with the published report
+
+
+def _qa_thresholds() -> dict:
+    from ecommerce_platform.rag.qa_evaluation import THRESHOLDS
+
+    return THRESHOLDS
+
+
+@dg.asset(
+    key="qa_evaluation",
+    deps=["faiss_index", "product_knowledge", "sale_lines", "clean_parquet"],
+    pool=WRITER_POOL,
+    kinds={"python", "sql"},  # + the warehouse's engine (operations.with_engine_kinds)
+    tags={ENGINE_TAG: "warehouse"},
+    code_version=code_version(PACKAGE, *QA_FILES, params={"model": model_version()}),
+    description="`ecommerce ask` asked its evaluation questions (qa_questions.json: product lookups, rankings, "
+    "totals, return rates, co-purchases, a product's figures, which countries, comparisons, questions the data "
+    "cannot answer), each answer judged against the figure computed from the clean table: accuracy per family, "
+    "refusal precision and recall, lookup hit@1; report JSON in rag/qa_evaluation/.",
+)
+def qa_evaluation(context: dg.AssetExecutionContext, warehouse: Warehouse, embeddings: Embeddings) -> dg.MaterializeResult:
+    from ecommerce_platform.rag.qa import Context
+    from ecommerce_platform.rag.qa_evaluation import (
+        QA_LAST_RUN,
+        QA_REPORT,
+        applicability,
+        evaluate,
+        gate_failures,
+        report_metadata,
+    )
+    from ecommerce_platform.rag.store import IndexNotBuilt, open_index
+
+    lake = warehouse.lake
+    previous = previous_if_fresh(context, exists=files_exist(lake, QA_LAST_RUN))
+    if previous is not None:
+        return previous
+
+    def insufficient(missing: dict, message: str) -> dg.MaterializeResult:
+        context.log.warning(f"qa_evaluation: {message}: nothing evaluated")
+        lake.put_text(QA_LAST_RUN, json.dumps({"status": "insufficient_data", "missing": missing, "message": message}))
+        return dg.MaterializeResult(
+            metadata={"status": "insufficient_data", "missing": dg.MetadataValue.json(missing),
+                      "message": f"{message}: the questions cannot be asked honestly of this data"},
+            data_version=data_version("insufficient", missing))
+
+    try:
+        retriever, meta = open_index(lake, embeddings)
+    except IndexNotBuilt as exc:
+        return insufficient({"published product index": str(exc)}, "no product index to ask")
+    fit = applicability(Context.load(warehouse, retriever))
+    if not fit["applicable"]:
+        return insufficient(fit["missing"], "the evaluation questions are about the reference data set")
+    report = evaluate(warehouse, retriever)
+    failures = gate_failures(report)
+    report.update(status="passed" if not failures else "failed", failures=failures, index_build_id=meta.get("build_id"))
+    text = json.dumps(report, indent=1, ensure_ascii=False, default=str)
+    lake.put_text(QA_LAST_RUN, text)
+    if failures:  # the published report stays the last one that met the targets
+        context.log.error("qa_evaluation below its targets, report not published: " + "; ".join(failures))
+    else:
+        lake.put_text(QA_REPORT, text)
+    md = report_metadata(report)
+    md["last_run_uri"] = dg.MetadataValue.path(lake.uri(QA_LAST_RUN))
+    if lake.exists(QA_REPORT):
+        md["dagster/uri"] = dg.MetadataValue.path(lake.uri(QA_REPORT))
+    return dg.MaterializeResult(metadata=_qa_metadata(md), data_version=data_version(
+        report["accuracy"], report["questions"], meta.get("build_id")))
+
+
+def _qa_metadata(md: dict) -> dict:
+    out: dict = {}
+    for key, value in md.items():
+        if key == "families":
+            out["accuracy_by_family"] = _table(value, [("family", "string"), ("questions", "int"),
+                                                       ("correct", "int"), ("accuracy", "float")])
+        elif key == "misses":
+            out["misses"] = _table(value, [("family", "string"), ("question", "string"), ("why", "string")])
+        elif key in ("failures", "thresholds"):
+            out[key] = dg.MetadataValue.json(value)
+        elif isinstance(value, float):
+            out[key] = dg.MetadataValue.float(round(value, 4))
+        elif isinstance(value, dg.MetadataValue) or isinstance(value, (int, str, bool)):
+            out[key] = value
+        elif value is None:
+            out[key] = "n/a"
+    return out
+
+
+@dg.asset_check(
+    asset="qa_evaluation", blocking=True,
+    description="The last QA evaluation meets its targets, its figures counted again from its per-question "
+    "results (analytic accuracy >= 0.90, refusal recall and precision >= 0.95, no invented figure in a "
+    "refusal, lookup hit@1 >= 0.97, >= 150 questions), and every 10th question asked again gives the same "
+    "verdict; warns when there was no index to evaluate",
+)
+def qa_evaluation_meets_targets(warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.qa_evaluation import QA_LAST_RUN, recheck
+
+    lake = warehouse.lake
+    if not lake.exists(QA_LAST_RUN):
+        return dg.AssetCheckResult(passed=False, metadata={"problem": "qa_evaluation has recorded no evaluation"})
+    report = json.loads(lake.get_text(QA_LAST_RUN))
+    if report.get("status") == "insufficient_data":
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={
+            "status": "insufficient_data", "missing": dg.MetadataValue.json(report.get("missing")),
+            "message": str(report.get("message"))})
+    result = recheck(report, warehouse, embeddings, every=QA_RECHECK_EVERY)
+    meta = {"failures": dg.MetadataValue.json(result["failures"]),
+            "questions": dg.MetadataValue.int(result["recount"]["questions"]),
+            "asked_again": dg.MetadataValue.int(result["asked_again"])}
+    for key in ("analytic_accuracy", "refusal_recall", "refusal_precision", "lookup_hit@1"):
+        _rate(meta, key, result["recount"].get(key))
+    meta["invented_figures"] = dg.MetadataValue.int(result["recount"]["invented_figures"])
+    return dg.AssetCheckResult(passed=not result["failures"], metadata=meta)
+
+
+ASSETS = [product_knowledge, faiss_index, qa_evaluation]
+CHECKS = [product_knowledge_matches_sales, faiss_index_retrieval_quality, qa_evaluation_meets_targets]

@@ -1,9 +1,11 @@
-"""``ecommerce ask "QUESTION"``: grounded product Q&A over the published index.
+"""``ecommerce ask "QUESTION"``: ask the data. Product questions are answered from the published product
+index, analytic questions from the warehouse (SQL over the analytics views), and what the data cannot
+answer is refused, saying what it holds (``qa.answer_question``).
 
-The deployment's resources come from ``ecommerce_platform.resources.build_resources()``: the lake (where
-the index is published), ``embeddings`` (the MiniLM encoder, its cache under <ECOMMERCE_DATA_DIR>/cache)
-and ``llm`` (OpenAI when OPENAI_API_KEY is set, else the offline answerer). Heavy imports stay out:
-onnxruntime + tokenizers + faiss + numpy; the openai client only when a key is set.
+A local deployment answers without importing Dagster (``lite``: the published warehouse file read-only,
+the index's embedding graph from the cache, loaded only when a product must be found); otherwise the
+deployment's resources (``build_resources()``: lake, warehouse, ``embeddings``). The ``llm`` resource
+(OpenAI when OPENAI_API_KEY is set) only when a key is set and ``--offline`` is not given.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import json
 
 import click
 
+CONTRACT = ("answer", "kind", "sources", "sql", "rows", "definition")
+
 
 def ask_resources() -> tuple:
-    """(lake, embeddings, llm) of the deployment, from build_resources(); ``embeddings`` and ``llm`` are
-    built from the same settings when the core's build_resources() does not provide them yet."""
+    """(lake, warehouse, embeddings, llm) of the deployment, from build_resources()."""
     from ecommerce_platform.config import load_settings
     from ecommerce_platform.resources import build_resources
     from ecommerce_platform.resources.embeddings import build_embeddings
@@ -25,35 +28,81 @@ def ask_resources() -> tuple:
     res = build_resources(settings)
     embeddings = res.get("embeddings") or build_embeddings(settings)
     llm = res.get("llm") or build_llm(settings)
-    return res["lake"], embeddings, llm
+    return res["lake"], res["warehouse"], embeddings, llm
+
+
+def ask_backends(offline: bool):  # noqa: ANN201
+    """(warehouse, retriever loader, llm or None, how: 'lite' | 'resources', loader of the served index's
+    product facts or None). Raises IndexNotBuilt when nothing is published."""
+    from pathlib import Path
+
+    from ecommerce_platform.config import load_settings
+    from ecommerce_platform.rag import lite
+
+    settings = load_settings()
+    want_llm = settings.openai_key_set and not offline
+    warehouse_file = Path(settings.warehouse_path)
+    if settings.deployment == "local" and warehouse_file.is_file() and lite.index_meta(settings.lake_dir):
+        wh = lite.PublishedWarehouse(warehouse_file)
+
+        def load():  # noqa: ANN202
+            retriever = lite.load_retriever(settings.lake_dir, settings.cache_path)
+            if retriever is None:  # graph not cached, or another model installed: the resource decides
+                from ecommerce_platform.rag.store import open_index
+
+                lake, _, embeddings, _ = ask_resources()
+                retriever, _ = open_index(lake, embeddings)
+            return retriever
+
+        llm = None
+        if want_llm:
+            from ecommerce_platform.resources.llm import build_llm
+
+            llm = build_llm(settings)
+        return wh, load, llm, "lite", (lambda: lite.load_facts(settings.lake_dir))
+    from ecommerce_platform.rag.store import index_folder, open_index
+
+    lake, warehouse, embeddings, llm = ask_resources()
+    index_folder(lake, embeddings)  # raises IndexNotBuilt with what to do
+
+    def load_full():  # noqa: ANN202
+        return open_index(lake, embeddings)[0]
+
+    return warehouse, load_full, (llm if want_llm else None), "resources", None
 
 
 @click.command("ask")
 @click.argument("question", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help='Print {"answer": ..., "sources": [...]} as JSON.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"answer", "kind", "sources", "sql", "rows", "definition"} as JSON.')
 @click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(1, 50),
-              help="How many products to retrieve.")
+              help="How many products to retrieve for a product question.")
 @click.option("--offline", is_flag=True, help="Never call the language model, even with OPENAI_API_KEY set.")
 def ask(question: tuple[str, ...], as_json: bool, top_k: int, offline: bool) -> None:
-    """Answer a product question from the product knowledge (offline, or OpenAI with OPENAI_API_KEY)."""
-    from ecommerce_platform.rag.answer import answer
-    from ecommerce_platform.rag.store import IndexNotBuilt, open_index
+    """Ask the data: a product (name or stock code), or figures (rankings, totals, return rates,
+    co-purchases, comparisons of periods). Offline, or OpenAI with OPENAI_API_KEY."""
+    from ecommerce_platform.rag.qa import LazyRetriever, answer_question
+    from ecommerce_platform.rag.store import IndexNotBuilt
 
     text = " ".join(question).strip()
     if not text:
         raise click.UsageError("the question is empty")
-    lake, embeddings, llm = ask_resources()
     try:
-        retriever, _ = open_index(lake, embeddings)
+        warehouse, load, llm, _, facts = ask_backends(offline)
+        out = answer_question(text, warehouse, LazyRetriever(load, facts), llm, offline=offline, k=top_k,
+                              warn=lambda m: click.echo(m, err=True))
     except IndexNotBuilt as exc:
         raise click.ClickException(str(exc)) from exc
-    hits = retriever.search(text, k=top_k)
-    result = answer(text, hits, llm=llm, offline=offline, warn=lambda m: click.echo(m, err=True))
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps({k: out.get(k) for k in CONTRACT}, ensure_ascii=False, indent=2, default=str))
         return
-    click.echo(result.answer)
-    click.echo("")
-    click.echo(f"Sources ({result.answered_by}):")
-    for s in result.sources:
-        click.echo(f"  [{s['stock_code']}] {s['description']}  (score {s['score']:.3f})")
+    click.echo(out["answer"])
+    if out.get("sources") and out["kind"] == "product":
+        click.echo("")
+        click.echo(f"Sources ({out.get('answered_by', 'offline')}):")
+        for s in out["sources"]:
+            click.echo(f"  [{s['stock_code']}] {s['description']}  (score {s['score']:.3f})")
+    if out.get("sql"):
+        click.echo("")
+        click.echo("SQL:")
+        click.echo(out["sql"])

@@ -5,6 +5,8 @@ pickle:
 
 - ``rag/index/index.faiss``  FAISS's own format (``faiss.serialize_index`` bytes)
 - ``rag/index/chunks.json``  one entry per chunk: stock code, description, search text, full facts
+- ``rag/index/facts.json``   the facts of every indexed product (what ``ecommerce ask`` reads names and product
+  answers from without loading the chunks or the model)
 - ``rag/index/meta.json``    build id, products, chunks, dimension, model, timings, cache use, evaluation
 - ``rag/index_last_build.json``  what the last build did (status, evaluation): the check reads it
 
@@ -32,7 +34,7 @@ from ecommerce_platform.rag.knowledge import KNOWLEDGE_MARKDOWN, render_markdown
 INDEX_PREFIX = "rag/index"
 CANDIDATE_PREFIX = "rag/index_candidate"
 RECORD_KEY = "rag/index_last_build.json"
-INDEX_FILES = ("meta.json", "chunks.json", "index.faiss")
+INDEX_FILES = ("meta.json", "chunks.json", "facts.json", "index.faiss")
 INDEX_VERSION = "2"
 MAX_CHUNK_CHARS = 1500
 MIN_HIT_AT_5 = 0.95
@@ -239,6 +241,7 @@ def build_index(lake, records: list[dict], embeddings, markdown: str | None = No
     staging = lake.staging_prefix(prefix)
     lake.put_bytes(f"{staging}/index.faiss", faiss.serialize_index(index).tobytes())
     lake.put_text(f"{staging}/chunks.json", json.dumps(chunks, ensure_ascii=False))
+    lake.put_text(f"{staging}/facts.json", json.dumps([c["facts"] for c in chunks if c["part"] == 0], ensure_ascii=False))
     meta["build_seconds"] = round(time.perf_counter() - t_start, 3)
     lake.put_text(f"{staging}/meta.json", json.dumps(_json_safe(meta), indent=1, ensure_ascii=False))
     lake.publish_prefix(staging, prefix)

@@ -99,6 +99,10 @@ class Retriever:
         index = faiss.read_index(str(folder / "index.faiss"))
         return cls(chunks, index, embed)
 
+    def facts(self) -> list[dict]:
+        """The facts of every product of the index (what passed its gate), one record each."""
+        return [c["facts"] for c in self.chunks if c.get("part", 0) == 0]
+
     def code_matches(self, question: str) -> set[int]:
         found: set[int] = set()
         for tok in CODE_TOKEN.findall(question):

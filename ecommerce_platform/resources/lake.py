@@ -281,8 +281,16 @@ class S3Lake(Lake):
         p = self.prefix.strip("/")
         return f"{p}/{key}" if p else key
 
+    @staticmethod
+    def _content_type(key: str) -> dict:
+        """Pages and images are served as what they are (a browser opens the dashboard from S3)."""
+        import mimetypes
+
+        typ = mimetypes.guess_type(key)[0]
+        return {"ContentType": typ} if typ else {}
+
     def put_bytes(self, key: str, data: bytes) -> str:
-        self._client().put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        self._client().put_object(Bucket=self.bucket, Key=self._k(key), Body=data, **self._content_type(key))
         return self.uri(key)
 
     def get_bytes(self, key: str) -> bytes:
@@ -328,7 +336,8 @@ class S3Lake(Lake):
         return out
 
     def upload_file(self, local_path: str | Path, key: str) -> str:
-        self._client().upload_file(str(local_path), self.bucket, self._k(key))
+        self._client().upload_file(str(local_path), self.bucket, self._k(key),
+                                   ExtraArgs=self._content_type(key) or None)
         return self.uri(key)
 
     def download_file(self, key: str, local_path: str | Path) -> Path:

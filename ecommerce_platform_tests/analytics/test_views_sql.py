@@ -79,8 +79,10 @@ def test_daily_sales_has_no_limit():
 
 
 def test_unspecified_is_the_clean_zones_placeholder_and_no_country():
-    # what the clean transform writes for a line without a country
-    typed = read_sql("ecommerce_platform.lake", "typed_lines.sql")
+    # what the clean transform writes for a line without a country (schema.UNSPECIFIED_COUNTRY, rendered in)
+    from ecommerce_platform.lake.clean import typed_lines_sql
+
+    typed = typed_lines_sql("SELECT * FROM raw_lines")
     assert f"COALESCE(NULLIF(TRIM(country), ''), '{UNSPECIFIED_COUNTRY}')" in typed
     for name in ("sales_kpis", "sales_by_country", "top_customers", "daily_sales_by_country"):
         sql = view_sql(name)

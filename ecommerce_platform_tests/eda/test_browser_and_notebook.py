@@ -47,12 +47,6 @@ def test_profile_report_renders_in_chromium(eda_lake, tmp_path):
 
 
 @pytest.mark.graph
-@pytest.mark.xfail(
-    strict=True, raises=CellExecutionError,
-    reason="notebooks/explore.ipynb (outside the eda layer) still uses the old API: warehouse.query_df(sql, lake), "
-    "reports/_manifests/data_profile.json (now reports/data_profile.json), customer_features(warehouse, lake) "
-    "(now customer_features(warehouse)), and counts every file of reports/figures/ (now with a CSV beside the "
-    "PNGs). Strict: once the notebook is updated this test passes and the marker must go.")
 def test_notebook_runs_top_to_bottom(eda_lake, tmp_path):
     import nbformat
     from nbclient import NotebookClient

@@ -49,7 +49,7 @@ def test_dg_recognises_the_project_and_its_definitions():
     listed = subprocess.run([str(dg_bin), "list", "defs", "--json"], cwd=REPO_ROOT, capture_output=True,
                             text=True, env=env, timeout=300)
     assert listed.returncode == 0, listed.stderr
-    assets = {a["key"] for a in json.loads(listed.stdout)["assets"]}
+    assets = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
     assert set(CORE_ASSETS) <= assets
 
 

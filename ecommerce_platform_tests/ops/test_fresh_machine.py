@@ -47,9 +47,11 @@ def test_whole_graph_on_generated_data(tmp_path):
         for event in events:
             for name, value in event.materialization.metadata.items():
                 assert "data:image" not in json.dumps(str(value.value))[:10_000], (event.asset_key, name)
-        checks = {e.check_name: e.passed for r in runs for e in r.get_asset_check_evaluations()}
-        blocking_failed = [c for c, passed in checks.items() if not passed and c != "raw_files_readable"]
-        assert checks and not blocking_failed, checks
+        evaluations = [e for r in runs for e in r.get_asset_check_evaluations()]
+        checks = {e.check_name: e.passed for e in evaluations}
+        # a gate that cannot decide on this data (a bootstrap interval across zero) warns, never fails
+        errors = [e.check_name for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        assert checks and not errors, {e.check_name: (e.passed, e.severity) for e in evaluations}
         assert {"clean_reconciliation", "views_reconcile", "classifier_beats_baseline",
                 "als_beats_popularity", "faiss_index_retrieval_quality"} <= set(checks)
 

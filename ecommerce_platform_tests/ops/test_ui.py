@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.graph]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-CORE_ASSETS = ("raw_s3", "clean_parquet", "athena_views", "classifier", "segments", "als_model", "faiss_index")
+CORE_ASSETS = ("raw_s3", "clean_parquet", "sale_lines", "daily_sales", "classifier", "segments", "als_model",
+               "faiss_index")
 LAYER_GROUPS = ("ingestion", "lake", "analytics", "ml", "rag", "eda")
 ARTIFACTS = REPO_ROOT / "ecommerce_platform_tests" / "artifacts"
 

@@ -82,3 +82,52 @@ def truth_questions(records: list[dict]) -> list[dict]:
     from ecommerce_platform.rag.evaluation import generated
 
     return generated(records)
+
+
+# ------------------------------------------------------------------ a tiny warehouse for the answerer
+def tiny_transactions(rows) -> "pd.DataFrame":  # noqa: F821
+    """The clean table's columns for ``rows`` (invoice, code, description, qty, price, customer, country,
+    day, is_product), flags derived as the clean zone does (is_sale, is_return, is_guest...)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["invoice_no", "stock_code", "description", "quantity", "unit_price",
+                                     "customer_id", "country", "invoice_date", "is_product"])
+    df["quantity"] = df["quantity"].astype("int64")
+    df["unit_price"] = df["unit_price"].astype(float)
+    df["invoice_date"] = pd.to_datetime(df["invoice_date"]).dt.date
+    df["invoice_ts"] = pd.to_datetime(df["invoice_date"]).astype("datetime64[us]")
+    df["line_total"] = (df["quantity"] * df["unit_price"]).round(2)
+    df["is_cancellation"] = df["invoice_no"].str.startswith("C")
+    df["is_guest"] = df["customer_id"].isna()
+    df["is_sale"] = ~df["is_cancellation"] & (df["quantity"] > 0) & (df["unit_price"] > 0) & df["is_product"]
+    df["is_return"] = df["is_cancellation"] & (df["quantity"] < 0) & df["is_product"]
+    return df
+
+
+TINY_COLUMNS = (
+    ("invoice_no", "string", ""), ("stock_code", "string", ""), ("description", "string", ""),
+    ("quantity", "bigint", ""), ("invoice_ts", "timestamp", ""), ("invoice_date", "date", ""),
+    ("unit_price", "double", ""), ("customer_id", "string", ""), ("country", "string", ""),
+    ("line_total", "double", ""), ("is_cancellation", "boolean", ""), ("is_product", "boolean", ""),
+    ("is_guest", "boolean", ""), ("is_sale", "boolean", ""), ("is_return", "boolean", ""),
+)
+
+
+def tiny_warehouse(tmp_path, rows, knowledge: bool = True):  # noqa: ANN001, ANN201
+    """(lake, warehouse, transactions frame): ``rows`` as the table ``transactions``, the analytics view
+    ``sale_lines`` over it (its real SQL, as the analytics layer publishes it) and, with ``knowledge``,
+    product_knowledge built by the rag layer."""
+    from ecommerce_platform.rag.knowledge import build_knowledge
+    from ecommerce_platform.resources.lake import LocalLake
+    from ecommerce_platform.resources.sql_dialect import read_sql
+    from ecommerce_platform.resources.warehouse import DuckDBWarehouse
+    from ecommerce_platform_tests.ml.conftest import publish_table
+
+    lake = LocalLake(path=str(tmp_path / "lake"))
+    wh = DuckDBWarehouse(lake=lake, path=str(tmp_path / "wh.duckdb"), publish_file=False)
+    tx = tiny_transactions(rows)
+    publish_table(wh, "transactions", "clean/transactions", tx, TINY_COLUMNS)
+    wh.create_view("sale_lines", read_sql("ecommerce_platform.analytics", "sale_lines.sql"))
+    if knowledge:
+        build_knowledge(wh)
+    return lake, wh, tx

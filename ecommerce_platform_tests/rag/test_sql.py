@@ -10,8 +10,36 @@ from ecommerce_platform_tests.ml.conftest import publish_table
 
 @pytest.mark.parametrize("name", ["basket_ids.sql", "half_pairs.sql", "product_knowledge.sql", "sales_by_product.sql"])
 def test_sql_is_trino_portable(name):
-    sql = read_sql("ecommerce_platform.rag", name)
+    from ecommerce_platform.rag.knowledge import read_template
+
+    import re
+
+    sql = read_template(name)  # placeholders filled (values as literals)
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    assert not re.search(r"\{[a-z_]+\}", code)
     assert parse_trino(to_trino(sql))
+
+
+def qa_statements() -> dict[str, str]:
+    """The answerer's templates filled as for a question with every filter."""
+    import datetime as dt
+
+    from ecommerce_platform.rag.qa import copurchase_sql, ranking_sql, totals_sql
+    from ecommerce_platform.rag.questions import Period, Query
+
+    q = Query("x", family="ranking", entity="product", metric="units", n=5, country="France", customer="12347",
+              words=(("CHRISTMAS", "XMAS"), ("MUG",)), price_max=1.0, price_min=0.1,
+              period=Period(dt.date(2011, 1, 1), dt.date(2011, 3, 31), "Q1 2011"))
+    out = {"qa_totals.sql": totals_sql(q), "qa_copurchase.sql": copurchase_sql(q, ("85123A", "22423"), 10)}
+    for entity in ("product", "customer", "country", "month", "day"):
+        for metric in ("units", "revenue", "orders", "returns", "return_rate", "aov"):
+            out[f"qa_ranking.sql {entity} {metric}"] = ranking_sql(q, entity, metric, 10, "asc")[0]
+    return out
+
+
+def test_the_answerers_sql_is_trino_portable():
+    for name, sql in qa_statements().items():
+        assert parse_trino(to_trino(sql)), name
 
 
 def test_every_rag_sql_file_is_checked():
@@ -19,7 +47,9 @@ def test_every_rag_sql_file_is_checked():
 
     files = sorted(p.name for p in resources.files("ecommerce_platform.rag").joinpath("sql").iterdir()
                    if p.name.endswith(".sql"))
-    assert files == ["basket_ids.sql", "half_pairs.sql", "product_knowledge.sql", "sales_by_product.sql"]
+    assert files == ["basket_ids.sql", "half_pairs.sql", "product_knowledge.sql", "qa_copurchase.sql",
+                     "qa_ranking.sql", "qa_totals.sql", "sales_by_product.sql"]
+    assert {n.split()[0] for n in qa_statements()} == {"qa_copurchase.sql", "qa_ranking.sql", "qa_totals.sql"}
 
 
 ROWS = [

@@ -3,7 +3,8 @@
 -- breaks. The lines come from the canonical copies the ingestion layer publishes (the sources
 -- placeholder: the copies' rows of these months, in the copy's shape: the source text, quantity_num,
 -- price_num and invoice_ts already read, latest_valid_ts, partition_month, where each line came from).
--- Bounds come in as parameters (earliest_ts, max_abs_quantity, max_unit_price).
+-- Bounds come in as parameters (earliest_ts, max_abs_quantity, max_unit_price), and the placeholder
+-- country of a line without one (unspecified_country, schema.py).
 -- The source text (and where the line came from) is carried only for rejected lines, the ones the
 -- quarantine shows; a valid line is fully described by its typed values.
 -- Dialect: DuckDB, restricted to what transpiles to Trino (checked in the tests).
@@ -22,7 +23,7 @@ norm AS (
                 THEN SUBSTRING(TRIM(customer_id), 1, LENGTH(TRIM(customer_id)) - 2)
                 ELSE REGEXP_REPLACE(TRIM(customer_id), '\.0+$', '')
             END, '') AS customer_id_t,
-        COALESCE(NULLIF(TRIM(country), ''), 'Unspecified') AS country_t,
+        COALESCE(NULLIF(TRIM(country), ''), {unspecified_country}) AS country_t,
         src.*
     FROM src
 ),

@@ -5,13 +5,17 @@
 -- (is_return), net_revenue = gross_sales - returns_value, orders = distinct invoices with a sale line,
 -- customers = distinct known customers with one, return_rate = units_returned / units_sold (4 decimals).
 -- Unit prices are not amounts: min/max price come from the sale lines of the clean table `transactions`.
+-- Not products: what the clean table's is_product flag says (postage, fees, vouchers...), and the codes of
+-- {not_products} (fee lines is_product misses, knowledge.NOT_PRODUCTS_PENDING: reported to the platform).
+-- 'Unspecified' (the clean zone's placeholder for a line without a country) is not a country: it is not
+-- counted in `countries` nor listed in `top_countries` (its sales are in every other figure).
 -- Runs after the temporary relations of basket_ids.sql and half_pairs.sql (warehouse.run_transform), which
 -- are materialised once: the co-purchase self-join is the expensive part.
 -- DuckDB dialect kept portable to Trino/Athena (tests: parse_trino(to_trino(this file))).
 WITH sales AS (
     SELECT invoice_no, stock_code, description, units_sold, sale_amount, customer_id, country, invoice_date
     FROM sale_lines
-    WHERE is_sale
+    WHERE is_sale AND stock_code NOT IN {not_products}
 ),
 names AS (
     SELECT stock_code, description, count(*) AS n_lines,
@@ -36,7 +40,7 @@ facts AS (
            count(*) AS sale_lines,
            count(DISTINCT invoice_no) AS orders,
            count(DISTINCT customer_id) AS customers,
-           count(DISTINCT country) AS countries,
+           count(DISTINCT CASE WHEN country <> {unspecified} THEN country END) AS countries,
            min(invoice_date) AS first_sale,
            max(invoice_date) AS last_sale
     FROM sales
@@ -45,13 +49,14 @@ facts AS (
 prices AS (
     SELECT stock_code, min(unit_price) AS min_price, max(unit_price) AS max_price
     FROM transactions
-    WHERE is_sale
+    WHERE is_sale AND stock_code NOT IN {not_products}
     GROUP BY stock_code
 ),
 country_units AS (
     SELECT stock_code, country,
            row_number() OVER (PARTITION BY stock_code ORDER BY sum(units_sold) DESC, country) AS rn
     FROM sales
+    WHERE country <> {unspecified}
     GROUP BY stock_code, country
 ),
 top_countries AS (
@@ -63,7 +68,7 @@ top_countries AS (
 returns AS (
     SELECT stock_code, sum(units_returned) AS units_returned, sum(return_amount) AS returns_value
     FROM sale_lines
-    WHERE is_return
+    WHERE is_return AND stock_code NOT IN {not_products}
     GROUP BY stock_code
 ),
 product_ids AS (

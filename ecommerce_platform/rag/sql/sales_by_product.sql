@@ -1,5 +1,6 @@
 -- sales_by_product: per product with a sale, its figures in the analytics view `sale_lines`, aggregated
--- as the view `popular_products` does. The check of product_knowledge recounts from it.
+-- as the view `popular_products` does. The check of product_knowledge recounts from it. Fee lines the
+-- clean table's is_product flag misses ({not_products}) are not products here either.
 SELECT
     stock_code,
     CAST(SUM(units_sold) AS BIGINT) AS units_sold,
@@ -10,5 +11,6 @@ SELECT
     COUNT(DISTINCT CASE WHEN is_sale THEN invoice_no END) AS orders,
     COUNT(DISTINCT CASE WHEN is_sale THEN customer_id END) AS customers
 FROM sale_lines
+WHERE stock_code NOT IN {not_products}
 GROUP BY stock_code
 HAVING SUM(units_sold) > 0
