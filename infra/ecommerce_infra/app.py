@@ -55,37 +55,27 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     p = settings.stack_prefix
 
     lake = LakeStorageStack(app, f"{p}Lake", settings=settings, env=env, description="Ecommerce lake bucket")
+    on_lake = {"settings": settings, "bucket": lake.bucket, "env": env}  # the stacks built on the lake bucket
     streaming = StreamingStack(
         app,
         f"{p}Streaming",
-        settings=settings,
-        bucket=lake.bucket,
-        env=env,
+        **on_lake,
         description="Ecommerce transaction stream: Kinesis -> Firehose (validating Lambda) -> raw zone",
     )
     catalog = CatalogStack(
         app,
         f"{p}Catalog",
-        settings=settings,
-        bucket=lake.bucket,
-        env=env,
+        **on_lake,
         description="Ecommerce Glue database, clean tables (projection) and raw-zone crawler",
     )
-    query = QueryStack(
-        app, f"{p}Query", settings=settings, bucket=lake.bucket, env=env, description="Ecommerce Athena workgroup"
-    )
+    query = QueryStack(app, f"{p}Query", **on_lake, description="Ecommerce Athena workgroup")
     access = AccessStack(
         app,
         f"{p}Access",
-        settings=settings,
-        bucket=lake.bucket,
+        **on_lake,
         stream=streaming.stream,
-        env=env,
         description="Ecommerce Dagster role and the aws deployment's environment (outputs)",
     )
-    # The role's Glue/Athena grants name resources by ARN: deploy them first.
-    access.add_stack_dependency(catalog)
-    access.add_stack_dependency(query)
 
     # Dagster itself: the image's registry (deployed, and the image pushed, before the services start),
     # then the cluster, database, load balancer and the webserver/daemon services (deploy/README.md).
@@ -99,17 +89,16 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     orchestration = OrchestrationStack(
         app,
         f"{p}Orchestration",
-        settings=settings,
+        **on_lake,
         orchestration=orchestration_settings,
-        bucket=lake.bucket,
         stream=streaming.stream,
         repository=registry.repository,
-        env=env,
         description="Ecommerce Dagster on ECS Fargate: webserver, daemon, run tasks, PostgreSQL, compute logs",
     )
-    # The run tasks' Glue/Athena grants name resources by ARN, like the access stack's.
-    orchestration.add_stack_dependency(catalog)
-    orchestration.add_stack_dependency(query)
+    # The Dagster role's and the run tasks' Glue/Athena grants name resources by ARN: deploy them first.
+    for granted in (access, orchestration):
+        granted.add_stack_dependency(catalog)
+        granted.add_stack_dependency(query)
 
     stacks = (lake, streaming, catalog, query, access, registry, orchestration)
     for stack in stacks:

@@ -109,6 +109,17 @@ def _split(value: Any) -> tuple[str, ...]:
     return tuple(s.strip() for s in items if str(s).strip())
 
 
+def _integer(key: str, raw: Any, minimum: int, maximum: int | None = None) -> int:
+    """Context setting ``key`` (given as ``raw``) as an integer in ``[minimum, maximum]``."""
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise InfraConfigError(f"context {key}={raw!r} is not an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise InfraConfigError(f"context {key}={value} is outside [{minimum}, {maximum}]")
+    return value
+
+
 def load_infra_settings(get_context: Callable[[str], Any] | None = None) -> InfraSettings:
     """Settings from ``get_context`` (e.g. ``app.node.try_get_context``), the environment, defaults."""
     get_context = get_context or (lambda _key: None)
@@ -123,14 +134,7 @@ def load_infra_settings(get_context: Callable[[str], Any] | None = None) -> Infr
         return default
 
     def integer(key: str, minimum: int, maximum: int | None = None) -> int:
-        raw = pick(key, default=_CONTEXT_DEFAULTS[key])
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise InfraConfigError(f"context {key}={raw!r} is not an integer") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise InfraConfigError(f"context {key}={value} is outside [{minimum}, {maximum}]")
-        return value
+        return _integer(key, pick(key, default=_CONTEXT_DEFAULTS[key]), minimum, maximum)
 
     account = pick("account", ("CDK_DEFAULT_ACCOUNT",))
     if account is not None:
@@ -330,14 +334,7 @@ def load_orchestration_settings(get_context: Callable[[str], Any] | None = None)
         return _ORCHESTRATION_DEFAULTS[key] if value in (None, "") else value
 
     def integer(key: str, minimum: int, maximum: int | None = None) -> int:
-        raw = pick(key)
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise InfraConfigError(f"context {key}={raw!r} is not an integer") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise InfraConfigError(f"context {key}={value} is outside [{minimum}, {maximum}]")
-        return value
+        return _integer(key, pick(key), minimum, maximum)
 
     def size(role: str) -> TaskSize:
         cpu, memory = integer(f"{role}_cpu", 256), integer(f"{role}_memory_mib", 512)

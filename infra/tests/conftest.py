@@ -14,21 +14,17 @@ INFRA_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(INFRA_DIR))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-# The app reads these from the environment; the tests set everything through CDK context instead.
+from ecommerce_infra import contract  # noqa: E402
+
+# The app reads these from the environment (the deployment's own variables among them); the tests
+# set everything through CDK context instead.
 for _name in (
     "CDK_DEFAULT_ACCOUNT",
     "CDK_DEFAULT_REGION",
-    "AWS_REGION",
     "AWS_DEFAULT_REGION",
-    "ECOMMERCE_S3_BUCKET",
-    "ECOMMERCE_S3_PREFIX",
-    "ECOMMERCE_GLUE_DATABASE",
-    "ECOMMERCE_ATHENA_WORKGROUP",
-    "ECOMMERCE_ATHENA_OUTPUT",
-    "ECOMMERCE_STREAM_NAME",
     "ECOMMERCE_FIREHOSE_NAME",
-    "ECOMMERCE_DEPLOYMENT",
     "ECOMMERCE_WAREHOUSE",
+    *contract.OUTPUT_ENV.values(),
 ):
     os.environ.pop(_name, None)
 

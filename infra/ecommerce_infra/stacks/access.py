@@ -17,6 +17,7 @@ from constructs import Construct
 from ecommerce_infra import contract
 from ecommerce_infra.nag import finding, object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
+from ecommerce_infra.stacks.common import LakeStack
 from ecommerce_infra.stacks.catalog import glue_arns
 from ecommerce_infra.stacks.query import athena_output_location
 
@@ -139,21 +140,12 @@ def deployment_environment(stack: Stack, settings: InfraSettings, bucket: s3.IBu
     }
 
 
-class AccessStack(Stack):
+class AccessStack(LakeStack):
     """The role the Dagster deployment runs as, and the environment it needs, as stack outputs."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: InfraSettings,
-        bucket: s3.IBucket,
-        stream: kinesis.IStream,
-        **kwargs,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self.settings = settings
+    def __init__(self, scope: Construct, construct_id: str, *, stream: kinesis.IStream, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # settings=, bucket=: see LakeStack
+        settings, bucket = self.settings, self.bucket
         self.role = iam.Role(
             self,
             "DagsterRole",

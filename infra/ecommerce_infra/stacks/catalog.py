@@ -10,13 +10,13 @@ from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
 from ecommerce_infra.nag import finding, object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
+from ecommerce_infra.stacks.common import LakeStack
 
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -55,18 +55,10 @@ def clean_table_parameters(settings: InfraSettings, bucket_name: str) -> dict[st
     }
 
 
-class CatalogStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: InfraSettings,
-        bucket: s3.IBucket,
-        **kwargs,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self.settings = settings
+class CatalogStack(LakeStack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # settings=, bucket=: see LakeStack
+        settings, bucket = self.settings, self.bucket
         db_name = settings.glue_database
         arns = glue_arns(self, db_name)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_s3 as s3
-from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from ecommerce_infra import contract
-from ecommerce_infra.nag import suppression
 from ecommerce_infra.settings import InfraSettings
+from ecommerce_infra.stacks.common import log_bucket, private_bucket
 
 
 class LakeStorageStack(Stack):
@@ -20,48 +19,22 @@ class LakeStorageStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
 
-        self.access_logs_bucket = s3.Bucket(
+        self.access_logs_bucket = log_bucket(
             self,
             "AccessLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # server access logs only support SSE-S3
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-access-logs",
-                    expiration=Duration.days(settings.access_logs_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
+            rule_id="expire-access-logs",
+            expiration_days=settings.access_logs_expiration_days,
+            reason="This is the server-access-log bucket of the lake bucket; logging it "
+            "into itself (or a third bucket) would loop or only move the problem.",
         )
-        NagSuppressions.add_resource_suppressions(
-            self.access_logs_bucket,
-            [
-                suppression(
-                    "AwsSolutions-S1",
-                    reason="This is the server-access-log bucket of the lake bucket; logging it "
-                    "into itself (or a third bucket) would loop or only move the problem.",
-                )
-            ],
-        )
-
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "LakeBucket",
             bucket_name=settings.bucket_name,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
             versioned=True,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix="lake-bucket/",
             lifecycle_rules=self._lifecycle_rules(settings),
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     @staticmethod

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
@@ -33,7 +33,7 @@ from constructs import Construct
 
 from ecommerce_infra import contract
 from ecommerce_infra.nag import finding, object_wildcard, suppression
-from ecommerce_infra.settings import InfraSettings, OrchestrationSettings, TaskSize
+from ecommerce_infra.settings import OrchestrationSettings, TaskSize
 from ecommerce_infra.stacks.access import (
     LAKE_BUCKET_ACTIONS,
     deployment_environment,
@@ -42,7 +42,7 @@ from ecommerce_infra.stacks.access import (
     platform_statements,
     platform_statements_suppression,
 )
-from ecommerce_infra.stacks.streaming import _RETENTION_OPTIONS
+from ecommerce_infra.stacks.common import LakeStack, log_bucket, log_retention, private_bucket
 
 DB_USERNAME = "dagster_admin"
 POSTGRES_VERSION = rds.PostgresEngineVersion.VER_16  # the major version; RDS applies minor upgrades
@@ -52,29 +52,19 @@ ECS_TASKS = "ecs-tasks.amazonaws.com"
 WEBSERVER, DAEMON, RUN = "webserver", "daemon", "run"
 
 
-def log_retention(days: int) -> logs.RetentionDays:
-    """The shortest CloudWatch retention option that keeps logs for ``days``."""
-    for option_days, option in _RETENTION_OPTIONS:
-        if option_days >= days:
-            return option
-    return _RETENTION_OPTIONS[-1][1]
-
-
-class OrchestrationStack(Stack):
+class OrchestrationStack(LakeStack):
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        settings: InfraSettings,
         orchestration: OrchestrationSettings,
-        bucket: s3.IBucket,
         stream: kinesis.IStream,
         repository: ecr.IRepository,
         **kwargs,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self.settings = settings
+        super().__init__(scope, construct_id, **kwargs)  # settings=, bucket=: see LakeStack
+        settings, bucket = self.settings, self.bucket
         self.orchestration = o = orchestration
         retention = log_retention(settings.log_retention_days)
         self.run_family = f"{self.stack_name}-dagster-run"
@@ -124,41 +114,17 @@ class OrchestrationStack(Stack):
         )
 
         # --- buckets: operations logs, compute logs ------------------------------------------------
-        self.ops_logs_bucket = s3.Bucket(
+        self.ops_logs_bucket = log_bucket(
             self,
             "OpsLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,  # what load-balancer and server access logs support
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
-            lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-ops-logs",
-                    expiration=Duration.days(o.ops_logs_expiration_days),
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
+            rule_id="expire-ops-logs",
+            expiration_days=o.ops_logs_expiration_days,
+            reason="This bucket receives the load balancer's access logs and the compute-log "
+            "bucket's server access logs; logging it into itself would loop.",
         )
-        NagSuppressions.add_resource_suppressions(
-            self.ops_logs_bucket,
-            [
-                suppression(
-                    "AwsSolutions-S1",
-                    reason="This bucket receives the load balancer's access logs and the compute-log "
-                    "bucket's server access logs; logging it into itself would loop.",
-                )
-            ],
-        )
-        self.compute_logs_bucket = s3.Bucket(
+        self.compute_logs_bucket = private_bucket(
             self,
             "ComputeLogsBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            minimum_tls_version=1.2,
             server_access_logs_bucket=self.ops_logs_bucket,
             server_access_logs_prefix="compute-logs-bucket/",
             lifecycle_rules=[
@@ -169,7 +135,6 @@ class OrchestrationStack(Stack):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
         # --- database ------------------------------------------------------------------------------
@@ -288,36 +253,24 @@ class OrchestrationStack(Stack):
         self._grant(bucket, stream)
 
         # --- services ------------------------------------------------------------------------------
-        self.webserver_service = ecs.FargateService(
-            self,
+        self.webserver_service = self._service(
             "WebserverService",
-            cluster=self.cluster,
-            task_definition=self.task_definitions[WEBSERVER],
-            desired_count=1,
-            security_groups=[self.webserver_security_group],
-            vpc_subnets=private,
-            assign_public_ip=False,
+            WEBSERVER,
+            self.webserver_security_group,
+            private,
             min_healthy_percent=100,
             max_healthy_percent=200,
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
             health_check_grace_period=Duration.minutes(6),  # the code location loads before /server_info answers
             enable_execute_command=o.ecs_exec,
-            propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
-        self.daemon_service = ecs.FargateService(
-            self,
+        self.daemon_service = self._service(
             "DaemonService",
-            cluster=self.cluster,
-            task_definition=self.task_definitions[DAEMON],
-            desired_count=1,
-            security_groups=[self.daemon_security_group],
-            vpc_subnets=private,
-            assign_public_ip=False,
+            DAEMON,
+            self.daemon_security_group,
+            private,
             # exactly one daemon: the old task stops before the new one starts
             min_healthy_percent=0,
             max_healthy_percent=100,
-            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
-            propagate_tags=ecs.PropagatedTagSource.SERVICE,
         )
 
         if o.ecs_exec:  # CDK adds the ECS Exec grants to the role's default policy with the service
@@ -391,6 +344,30 @@ class OrchestrationStack(Stack):
                   description="ECS service of the webserver (ECS Exec target for SSM port forwarding)")
 
     # ------------------------------------------------------------------------------------------------
+    def _service(
+        self,
+        construct_id: str,
+        role: str,
+        security_group: ec2.ISecurityGroup,
+        subnets: ec2.SubnetSelection,
+        **deployment,
+    ) -> ecs.FargateService:
+        """One task of ``role``'s task definition in ``subnets`` (no public IP), a failed deployment
+        rolled back; ``deployment`` holds the service's own settings (healthy percentages, ...)."""
+        return ecs.FargateService(
+            self,
+            construct_id,
+            cluster=self.cluster,
+            task_definition=self.task_definitions[role],
+            desired_count=1,
+            security_groups=[security_group],
+            vpc_subnets=subnets,
+            assign_public_ip=False,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(enable=True, rollback=True),
+            propagate_tags=ecs.PropagatedTagSource.SERVICE,
+            **deployment,
+        )
+
     def _task_role(self, role: str) -> iam.Role:
         return iam.Role(
             self,

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
 from aws_cdk import aws_athena as athena
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from ecommerce_infra.settings import InfraSettings
+from ecommerce_infra.stacks.common import LakeStack
 
 
 def athena_output_location(settings: InfraSettings, bucket_name: str) -> str:
     return f"s3://{bucket_name}/{settings.athena_output_key}"
 
 
-class QueryStack(Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: InfraSettings,
-        bucket: s3.IBucket,
-        **kwargs,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+class QueryStack(LakeStack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # settings=, bucket=: see LakeStack
+        settings, bucket = self.settings, self.bucket
         self.output_location = athena_output_location(settings, bucket.bucket_name)
         self.workgroup = athena.CfnWorkGroup(
             self,

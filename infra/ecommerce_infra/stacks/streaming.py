@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -19,6 +19,7 @@ from constructs import Construct
 from ecommerce_infra import contract
 from ecommerce_infra.nag import object_wildcard, suppression
 from ecommerce_infra.settings import InfraSettings
+from ecommerce_infra.stacks.common import LakeStack, log_retention
 
 LAMBDA_DIR = Path(__file__).resolve().parents[2] / "lambda"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -45,22 +46,14 @@ def firehose_error_prefix(settings: InfraSettings) -> str:
     return settings.folder(contract.RAW_STREAM_ERROR_PREFIX) + ERROR_OUTPUT_TYPE + TIMESTAMP_PARTS
 
 
-class StreamingStack(Stack):
+class StreamingStack(LakeStack):
     """An on-demand, encrypted Kinesis stream delivered by Firehose to the raw zone as gzipped
     newline-delimited JSON; a Lambda validates each record and fails the bad ones into the error
     prefix, where an S3-notified Lambda counts them for an alarm."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        settings: InfraSettings,
-        bucket: s3.IBucket,
-        **kwargs,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self.settings = settings
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # settings=, bucket=: see LakeStack
+        settings, bucket = self.settings, self.bucket
 
         # --- Kinesis --------------------------------------------------------------------------
         self.stream = kinesis.Stream(
@@ -291,12 +284,7 @@ class StreamingStack(Stack):
 
     # ------------------------------------------------------------------------------------------------
     def _retention(self) -> logs.RetentionDays:
-        """The shortest CloudWatch retention option that keeps logs for log_retention_days."""
-        days = self.settings.log_retention_days
-        for option_days, option in _RETENTION_OPTIONS:
-            if option_days >= days:
-                return option
-        return _RETENTION_OPTIONS[-1][1]
+        return log_retention(self.settings.log_retention_days)
 
     def _function(
         self,
@@ -375,20 +363,6 @@ class StreamingStack(Stack):
                 )
             ],
         )
-
-
-_RETENTION_OPTIONS = (
-    (1, logs.RetentionDays.ONE_DAY),
-    (7, logs.RetentionDays.ONE_WEEK),
-    (14, logs.RetentionDays.TWO_WEEKS),
-    (30, logs.RetentionDays.ONE_MONTH),
-    (90, logs.RetentionDays.THREE_MONTHS),
-    (180, logs.RetentionDays.SIX_MONTHS),
-    (365, logs.RetentionDays.ONE_YEAR),
-    (731, logs.RetentionDays.TWO_YEARS),
-    (1827, logs.RetentionDays.FIVE_YEARS),
-    (3653, logs.RetentionDays.TEN_YEARS),
-)
 
 
 def _param(name: str, value: str) -> firehose.CfnDeliveryStream.ProcessorParameterProperty:
