@@ -12,6 +12,7 @@ on a confidence interval (contract.py): a run whose test set is too small to dec
 
 import dagster as dg
 
+from ecommerce_platform.metadata_tables import column_schema, records_table
 from ecommerce_platform.ml import contract as C
 from ecommerce_platform.ml import runs
 from ecommerce_platform.ml.features import CUSTOMER_FEATURES, INVOICE_FEATURES, USER_ITEM_INTERACTIONS, FeatureTable
@@ -24,39 +25,9 @@ PREVIEW_ROWS = 5
 
 
 # ------------------------------------------------------------------------------------ metadata helpers
-def _schema(columns) -> dg.TableSchema:  # noqa: ANN001
-    return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
-
-
-def _value(v):  # noqa: ANN001, ANN202
-    """A cell of a preview: JSON-able, floats rounded to what is meaningful."""
-    import math
-
-    if v is None:
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        return round(v, 2) if abs(v) >= 1 else round(v, 4)
-    if isinstance(v, (bool, int, str)):
-        return v
-    return str(v)
-
-
-def _records_table(rows: list[dict], columns: list[tuple[str, str]]) -> dg.MetadataValue:
-    """``rows`` as a MetadataValue.table; ``columns``: (name, type) in order."""
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({c: _value(r.get(c)) for c, _ in columns}) for r in rows],
-        schema=dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns]))
-
-
 def _preview(warehouse: Warehouse, name: str, columns, order_by: str) -> dg.MetadataValue:  # noqa: ANN001
     df = warehouse.query_df(f"SELECT * FROM {name} ORDER BY {order_by} LIMIT {PREVIEW_ROWS}")
-    return _records_table(df.to_dict("records"), [(c, t) for c, t, _ in columns if c in df.columns])
+    return records_table(df.to_dict("records"), [(c, t) for c, t, _ in columns if c in df.columns])
 
 
 def _lineage(lineage: dict[str, tuple[str, ...]], source: str = "clean_parquet") -> dg.TableColumnLineage:
@@ -72,7 +43,7 @@ def table_metadata(warehouse: Warehouse, name: str, columns, order_by: str, pref
     from ecommerce_platform.ml.features import count_rows
 
     meta = {
-        "dagster/column_schema": _schema(columns),
+        "dagster/column_schema": column_schema(columns),
         "dagster/row_count": dg.MetadataValue.int(count_rows(warehouse, name) if rows is None else rows),
         "dagster/table_name": warehouse.table_name(name),
         "preview": _preview(warehouse, name, columns, order_by),
@@ -80,6 +51,15 @@ def table_metadata(warehouse: Warehouse, name: str, columns, order_by: str, pref
     if prefix is not None:
         meta["dagster/uri"] = dg.MetadataValue.path(warehouse.lake.uri(prefix))
     return meta
+
+
+def _model_table_metadata(warehouse: Warehouse, published: bool, name: str, columns, order_by: str,  # noqa: ANN001
+                          prefix: str) -> dict:
+    """A model's published table's metadata (table_metadata), or, before anything is published, its
+    name and no rows."""
+    if published:
+        return table_metadata(warehouse, name, columns, order_by, prefix)
+    return {"dagster/row_count": dg.MetadataValue.int(0), "dagster/table_name": warehouse.table_name(name)}
 
 
 def _num(meta: dict, key: str, value) -> None:  # noqa: ANN001
@@ -105,6 +85,11 @@ def _status_metadata(record: dict) -> dict:
     return meta
 
 
+def _model_result(meta: dict, record: dict) -> dg.MaterializeResult:
+    """A model asset's result: its data version is the run and the run served after it."""
+    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+
+
 def _log_verdict(context, name: str, record: dict, headline: str) -> None:  # noqa: ANN001
     status = record["status"]
     reasons = "; ".join(record.get("gate_failures") or [])
@@ -124,7 +109,7 @@ def _feature_asset(table: FeatureTable, description: str) -> dg.AssetsDefinition
         tags={ENGINE_TAG: "warehouse"},
         code_version=code_version(PACKAGE, "features.py", f"sql/{table.sql_file}"),
         description=description,
-        metadata={"dagster/column_schema": _schema(table.columns), "dagster/table_name": table.name},
+        metadata={"dagster/column_schema": column_schema(table.columns), "dagster/table_name": table.name},
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         from ecommerce_platform.ml.features import build_feature_table, catalog_table
@@ -221,7 +206,7 @@ def classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, ware
                 {k: (round(v, 4) if isinstance(v, float) else v) for k, v in run.selection.items()
                  if k != "baseline_roc_auc"})),
             "gate_failures": dg.MetadataValue.json(run.gate_failures),
-            "metrics": _records_table(rows, [("model", "string"), *((k, "float") for k in (*keys, "threshold"))]),
+            "metrics": records_table(rows, [("model", "string"), *((k, "float") for k in (*keys, "threshold"))]),
             "split": dg.MetadataValue.json({k: v for k, v in run.split.items() if k != "months"}),
             "features": dg.MetadataValue.json(run.model.feature_names),
             "train_seconds": dg.MetadataValue.float(run.train_seconds),
@@ -229,7 +214,7 @@ def classifier(context: dg.AssetExecutionContext, config: ClassifierConfig, ware
             "dagster/uri": dg.MetadataValue.path(lake.uri(clf.CURRENT_PREFIX if run.beats_baseline
                                                           else clf.CANDIDATE_PREFIX)),
         })
-    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+    return _model_result(meta, record)
 
 
 def _insufficient(record: dict) -> dg.AssetCheckResult:
@@ -241,6 +226,17 @@ def _insufficient(record: dict) -> dg.AssetCheckResult:
 
 def _never_run(name: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, metadata={"problem": f"{name} has no run recorded in the lake"})
+
+
+def _checked_record(lake, model: str, model_prefix: str) -> dict | dg.AssetCheckResult:  # noqa: ANN001
+    """The run record a model's check judges; or, when there is none to judge, the check's result:
+    no run recorded (fails), too little data for a model (warns)."""
+    record = runs.read_record(lake, model_prefix)
+    if record is None:
+        return _never_run(model)
+    if record["status"] == runs.INSUFFICIENT:
+        return _insufficient(record)
+    return record
 
 
 def _verdict_check(record: dict, served: str | None, verdict: str, reasons: list[str], meta: dict) -> dg.AssetCheckResult:
@@ -273,11 +269,9 @@ def classifier_beats_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
     from ecommerce_platform.ml import classifier as clf
 
     lake = warehouse.lake
-    record = runs.read_record(lake, clf.MODEL_PREFIX)
-    if record is None:
-        return _never_run("classifier")
-    if record["status"] == runs.INSUFFICIENT:
-        return _insufficient(record)
+    record = _checked_record(lake, "classifier", clf.MODEL_PREFIX)
+    if isinstance(record, dg.AssetCheckResult):
+        return record
     served = clf.served_run_id(lake)
     prefix = clf.CURRENT_PREFIX if record["status"] == runs.SERVED else clf.CANDIDATE_PREFIX
     recount = clf.evaluate_served(lake, warehouse.query_df(f"SELECT * FROM {INVOICE_FEATURES.name}"), record, prefix)
@@ -309,7 +303,7 @@ class SegmentsConfig(dg.Config):
     description="Customer segments: rules (no net spend, new, one-time buyers), then K-Means on repeat buyers' "
     "log-scaled RFM with k chosen by silhouette and stability, named from profile thresholds; table "
     "`customer_segments`, published only when it labels every customer exactly once.",
-    metadata={"dagster/column_schema": _schema(C.SEGMENT_COLUMNS), "dagster/table_name": C.SEGMENTS_TABLE},
+    metadata={"dagster/column_schema": column_schema(C.SEGMENT_COLUMNS), "dagster/table_name": C.SEGMENTS_TABLE},
 )
 def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import segments as seg
@@ -333,9 +327,9 @@ def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehous
         meta["k"] = dg.MetadataValue.int(run.k)
         meta["k_reason"] = run.k_reason
         _num(meta, "silhouette_k", run.silhouettes.get(run.k))
-        meta["k_choice"] = _records_table(run.k_choice, [("k", "int"), ("silhouette", "float"),
+        meta["k_choice"] = records_table(run.k_choice, [("k", "int"), ("silhouette", "float"),
                                                          ("stability_ari", "float"), ("stability_ari_min", "float")])
-        meta["profiles"] = _records_table(run.profiles.to_dict("records"), [
+        meta["profiles"] = records_table(run.profiles.to_dict("records"), [
             ("segment", "string"), ("customers", "int"), ("share", "float"), ("recency_days_median", "float"),
             ("frequency_median", "float"), ("monetary_median", "float"), ("avg_basket_median", "float"),
             ("monetary_total", "float")])
@@ -343,14 +337,12 @@ def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehous
         meta["excluded_no_net_spend"] = dg.MetadataValue.int(run.n_excluded)
         meta["train_seconds"] = dg.MetadataValue.float(run.train_seconds)
         meta["eval_seconds"] = dg.MetadataValue.float(run.eval_seconds)
-    if seg.published(lake):
-        meta.update(table_metadata(warehouse, C.SEGMENTS_TABLE, C.SEGMENT_COLUMNS, "customer_id", seg.SEGMENTS_PREFIX))
-        if lake.exists(seg.PLOT_KEY):
-            meta["pca_plot"] = dg.MetadataValue.path(lake.uri(seg.PLOT_KEY))
-    else:
-        meta["dagster/row_count"] = dg.MetadataValue.int(0)
-        meta["dagster/table_name"] = warehouse.table_name(C.SEGMENTS_TABLE)
-    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+    published = seg.published(lake)
+    meta.update(_model_table_metadata(warehouse, published, C.SEGMENTS_TABLE, C.SEGMENT_COLUMNS, "customer_id",
+                                      seg.SEGMENTS_PREFIX))
+    if published and lake.exists(seg.PLOT_KEY):
+        meta["pca_plot"] = dg.MetadataValue.path(lake.uri(seg.PLOT_KEY))
+    return _model_result(meta, record)
 
 
 @dg.asset_check(
@@ -362,11 +354,9 @@ def segments_cover_customers(warehouse: Warehouse) -> dg.AssetCheckResult:
     from ecommerce_platform.ml import segments as seg
 
     lake = warehouse.lake
-    record = runs.read_record(lake, seg.MODEL_PREFIX)
-    if record is None:
-        return _never_run("segments")
-    if record["status"] == runs.INSUFFICIENT:
-        return _insufficient(record)
+    record = _checked_record(lake, "segments", seg.MODEL_PREFIX)
+    if isinstance(record, dg.AssetCheckResult):
+        return record
     counts = {k: int(v) for k, v in warehouse.query_df(seg.coverage_sql()).iloc[0].items()}
     problems = seg.coverage_problems(counts)
     if record["status"] != runs.SERVED:
@@ -385,7 +375,7 @@ def segments_cover_customers(warehouse: Warehouse) -> dg.AssetCheckResult:
     code_version=code_version(PACKAGE, "sql/vip_transactions.sql", params={"segment": C.TOP_SEGMENT}),
     description=f"View `vip_transactions`: the sale lines of the '{C.TOP_SEGMENT}' segment's customers, "
     "with their net spend.",
-    metadata={"dagster/column_schema": _schema(C.VIP_COLUMNS), "dagster/table_name": C.VIP_VIEW},
+    metadata={"dagster/column_schema": column_schema(C.VIP_COLUMNS), "dagster/table_name": C.VIP_VIEW},
 )
 def vip_transactions(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import segments as seg
@@ -447,7 +437,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
     meta = _status_metadata(record)
     if run is None:
         context.log.warning(f"als_model: {meta['message']}")
-        return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+        return _model_result(meta, record)
     p = f"precision_at_{C.K}"
     tc = run.results[rec.TIME_CUT]
     _log_verdict(context, "als_model", record, "; ".join(
@@ -472,7 +462,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
         "min_lift": dg.MetadataValue.json(C.MIN_LIFT),
         "blend_weights": dg.MetadataValue.json({m: float(w) for m, w in run.weights.items()}),
         "gate_failures": dg.MetadataValue.json(run.gate_failures),
-        "metrics": _records_table(rows, cols),
+        "metrics": records_table(rows, cols),
         "validation": dg.MetadataValue.json(runs.json_safe(run.validation)),
         "params": dg.MetadataValue.json(dict(run.params.__dict__)),
         "split": dg.MetadataValue.json(runs.json_safe(run.split_info)),
@@ -483,7 +473,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
         "tuning_seconds": dg.MetadataValue.float(run.tuning_seconds),
         "dagster/uri": dg.MetadataValue.path(lake.uri(rec.CURRENT_PREFIX if run.served else rec.CANDIDATE_PREFIX)),
     })
-    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+    return _model_result(meta, record)
 
 
 @dg.asset_check(
@@ -497,11 +487,9 @@ def als_beats_popularity(warehouse: Warehouse) -> dg.AssetCheckResult:
     from ecommerce_platform.ml import recommender as rec
 
     lake = warehouse.lake
-    record = runs.read_record(lake, rec.MODEL_PREFIX)
-    if record is None:
-        return _never_run("als_model")
-    if record["status"] == runs.INSUFFICIENT:
-        return _insufficient(record)
+    record = _checked_record(lake, "als_model", rec.MODEL_PREFIX)
+    if isinstance(record, dg.AssetCheckResult):
+        return record
     served = rec.served_run_id(lake)
     recount = rec.recount(lake, _als_interactions(warehouse), record)
     if "problem" in recount:
@@ -547,7 +535,7 @@ def _forecast_settings(config: SalesForecastConfig):  # noqa: ANN202
     description="Daily and weekly net revenue (total and largest countries) 8 weeks ahead with prediction "
     "intervals; rolling-origin backtest against seasonal naive and a moving average; table `sales_forecast`, "
     "served only if it beats seasonal naive.",
-    metadata={"dagster/column_schema": _schema(C.FORECAST_COLUMNS), "dagster/table_name": C.FORECAST_TABLE},
+    metadata={"dagster/column_schema": column_schema(C.FORECAST_COLUMNS), "dagster/table_name": C.FORECAST_TABLE},
 )
 def sales_forecast(context: dg.AssetExecutionContext, config: SalesForecastConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.ml import forecast as fc
@@ -586,20 +574,16 @@ def sales_forecast(context: dg.AssetExecutionContext, config: SalesForecastConfi
             "origin": run.origin.isoformat(),
             "backtest": dg.MetadataValue.json({"weeks": settings.backtest_weeks, "horizon_days": 7,
                                                "validation_weeks": settings.validation_weeks}),
-            "series": _records_table(rows, [("series", "string"), ("model", "string"),
+            "series": records_table(rows, [("series", "string"), ("model", "string"),
                                             *((k, "float") for k in list(rows[0])[2:])]),
             "gate_failures": dg.MetadataValue.json(run.reasons),
             "train_seconds": dg.MetadataValue.float(run.train_seconds),
             "eval_seconds": dg.MetadataValue.float(run.eval_seconds),
             "plot": dg.MetadataValue.path(lake.uri(f"{fc.CURRENT_PREFIX if record['status'] == runs.SERVED else fc.CANDIDATE_PREFIX}/forecast.png")),
         })
-    if lake.list(fc.TABLE_PREFIX):
-        meta.update(table_metadata(warehouse, C.FORECAST_TABLE, C.FORECAST_COLUMNS,
-                                   "series, granularity, period_start", fc.TABLE_PREFIX))
-    else:
-        meta["dagster/row_count"] = dg.MetadataValue.int(0)
-        meta["dagster/table_name"] = warehouse.table_name(C.FORECAST_TABLE)
-    return dg.MaterializeResult(metadata=meta, data_version=data_version(record["run_id"], record.get("served_run_id")))
+    meta.update(_model_table_metadata(warehouse, bool(lake.list(fc.TABLE_PREFIX)), C.FORECAST_TABLE,
+                                      C.FORECAST_COLUMNS, "series, granularity, period_start", fc.TABLE_PREFIX))
+    return _model_result(meta, record)
 
 
 @dg.asset_check(
@@ -614,11 +598,9 @@ def sales_forecast_beats_seasonal_naive(warehouse: Warehouse) -> dg.AssetCheckRe
     from ecommerce_platform.ml import forecast as fc
 
     lake = warehouse.lake
-    record = runs.read_record(lake, fc.MODEL_PREFIX)
-    if record is None:
-        return _never_run("sales_forecast")
-    if record["status"] == runs.INSUFFICIENT:
-        return _insufficient(record)
+    record = _checked_record(lake, "sales_forecast", fc.MODEL_PREFIX)
+    if isinstance(record, dg.AssetCheckResult):
+        return record
     served = fc.served_run_id(lake)
     recount = fc.recount(warehouse, record)
     if "problem" in recount:

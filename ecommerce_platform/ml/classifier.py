@@ -500,10 +500,8 @@ def run_and_publish(lake, df, settings: ClassifierSettings) -> tuple[dict, Class
     try:
         run = train_and_evaluate(df, settings)
     except runs.InsufficientData as exc:
-        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
-                  "missing": exc.missing, "message": str(exc), "served_run_id": served_before,
-                  "label_threshold_gbp": settings.label_threshold_gbp}
-        runs.write_record(lake, MODEL_PREFIX, record)
+        record = runs.record_insufficient(lake, MODEL_PREFIX, exc, served_before,
+                                          label_threshold_gbp=settings.label_threshold_gbp)
         return record, None
     summary = run.summary()
     save_model(lake, run.model, CANDIDATE_PREFIX, summary)
@@ -517,10 +515,7 @@ def run_and_publish(lake, df, settings: ClassifierSettings) -> tuple[dict, Class
 
 def outputs_exist(lake) -> bool:  # noqa: ANN001
     """The run record and, when it says a model is served, the served files."""
-    record = runs.read_record(lake, MODEL_PREFIX)
-    if record is None:
-        return False
-    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+    return runs.outputs_exist(lake, MODEL_PREFIX, served_run_id)
 
 
 def evaluate_served(lake, df, record: dict, prefix: str = CURRENT_PREFIX) -> dict:  # noqa: ANN001

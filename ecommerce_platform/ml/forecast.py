@@ -639,10 +639,7 @@ def run_and_publish(warehouse, frame, settings: ForecastSettings) -> tuple[dict,
         run = train_and_evaluate(frame, settings)
     except runs.InsufficientData as exc:
         catalog_table(warehouse)
-        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
-                  "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
-                  "settings": settings.__dict__}
-        runs.write_record(lake, MODEL_PREFIX, record)
+        record = runs.record_insufficient(lake, MODEL_PREFIX, exc, served_run_id(lake), settings=settings.__dict__)
         return record, None
     save_run(lake, run, CANDIDATE_PREFIX)
     status = runs.status_for(run.verdict)
@@ -657,10 +654,8 @@ def run_and_publish(warehouse, frame, settings: ForecastSettings) -> tuple[dict,
 
 
 def outputs_exist(lake) -> bool:  # noqa: ANN001
-    record = runs.read_record(lake, MODEL_PREFIX)
-    if record is None:
-        return False
-    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+    """The run record and, when it says a model is served, the served files."""
+    return runs.outputs_exist(lake, MODEL_PREFIX, served_run_id)
 
 
 def series_sql(top_countries: int) -> str:

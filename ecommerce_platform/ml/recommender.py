@@ -573,10 +573,8 @@ def run_and_publish(lake, interactions, catalog_fn, settings: ALSSettings) -> tu
     try:
         run = train_and_evaluate(interactions, settings)
     except runs.InsufficientData as exc:
-        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
-                  "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
-                  "settings": _settings_dict(settings)}
-        runs.write_record(lake, MODEL_PREFIX, record)
+        record = runs.record_insufficient(lake, MODEL_PREFIX, exc, served_run_id(lake),
+                                          settings=_settings_dict(settings))
         return record, None
     catalog = catalog_fn()
     save_model(lake, run, catalog, CANDIDATE_PREFIX)
@@ -594,10 +592,8 @@ def _settings_dict(s: ALSSettings) -> dict:
 
 
 def outputs_exist(lake) -> bool:  # noqa: ANN001
-    record = runs.read_record(lake, MODEL_PREFIX)
-    if record is None:
-        return False
-    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+    """The run record and, when it says a model is served, the served files."""
+    return runs.outputs_exist(lake, MODEL_PREFIX, served_run_id)
 
 
 def recount(lake, interactions, record: dict) -> dict:  # noqa: ANN001

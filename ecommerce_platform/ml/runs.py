@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 SERVED = "served"
@@ -86,6 +87,25 @@ def write_record(lake, model_prefix: str, record: dict) -> None:  # noqa: ANN001
 def read_record(lake, model_prefix: str) -> dict | None:  # noqa: ANN001
     key = record_key(model_prefix)
     return json.loads(lake.get_text(key)) if lake.exists(key) else None
+
+
+def record_insufficient(lake, model_prefix: str, exc: InsufficientData, served_run_id: str | None,  # noqa: ANN001
+                        **details) -> dict:
+    """Record (and return) a run stopped by ``exc``: nothing trained, nothing new served;
+    ``details``: the model's own fields (its settings)."""
+    record = {"status": INSUFFICIENT, "run_id": new_run_id(), "finished_at": now_iso(), "missing": exc.missing,
+              "message": str(exc), "served_run_id": served_run_id, **details}
+    write_record(lake, model_prefix, record)
+    return record
+
+
+def outputs_exist(lake, model_prefix: str, served_run_id: Callable[..., str | None]) -> bool:  # noqa: ANN001
+    """The run record and, when it says a model is served, the served files: ``served_run_id(lake)``
+    (the model's own reading of them) names the run the record says."""
+    record = read_record(lake, model_prefix)
+    if record is None:
+        return False
+    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
 
 
 def r4(x) -> float | None:  # noqa: ANN001

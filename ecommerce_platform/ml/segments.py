@@ -361,10 +361,7 @@ def run_and_publish(warehouse, customers, settings: SegmentSettings) -> tuple[di
         run = fit_segments(customers, settings)
     except runs.InsufficientData as exc:
         catalog_table(warehouse)  # the published table stays (an empty one if none was ever published)
-        record = {"status": runs.INSUFFICIENT, "run_id": runs.new_run_id(), "finished_at": runs.now_iso(),
-                  "missing": exc.missing, "message": str(exc), "served_run_id": served_run_id(lake),
-                  "k": settings.k}
-        runs.write_record(lake, MODEL_PREFIX, record)
+        record = runs.record_insufficient(lake, MODEL_PREFIX, exc, served_run_id(lake), k=settings.k)
         return record, None
     counts = coverage_counts(customers, run.table)
     problems = coverage_problems(counts)
@@ -385,10 +382,8 @@ def run_and_publish(warehouse, customers, settings: SegmentSettings) -> tuple[di
 
 
 def outputs_exist(lake) -> bool:  # noqa: ANN001
-    record = runs.read_record(lake, MODEL_PREFIX)
-    if record is None:
-        return False
-    return record.get("served_run_id") is None or served_run_id(lake) == record["served_run_id"]
+    """The run record and, when it says a model is served, the served files."""
+    return runs.outputs_exist(lake, MODEL_PREFIX, served_run_id)
 
 
 def thresholds() -> dict:
