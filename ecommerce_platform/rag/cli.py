@@ -2,8 +2,9 @@
 index, analytic questions from the warehouse (SQL over the analytics views), and what the data cannot
 answer is refused, saying what it holds (``qa.answer_question``).
 
-A local deployment answers without importing Dagster (``lite``: the published warehouse file read-only,
-the index's embedding graph from the cache, loaded only when a product must be found); otherwise the
+A local deployment answers without importing Dagster (``lite``: the warehouse's views rebuilt from the
+lake's catalog in memory, the served index's facts, its embedding graph from the cache, loaded only when a
+product must be found by loose words); otherwise the
 deployment's resources (``build_resources()``: lake, warehouse, ``embeddings``). The ``llm`` resource
 (OpenAI when OPENAI_API_KEY is set) only when a key is set and ``--offline`` is not given.
 """
@@ -34,16 +35,13 @@ def ask_resources() -> tuple:
 def ask_backends(offline: bool):  # noqa: ANN201
     """(warehouse, retriever loader, llm or None, how: 'lite' | 'resources', loader of the served index's
     product facts or None). Raises IndexNotBuilt when nothing is published."""
-    from pathlib import Path
-
     from ecommerce_platform.config import load_settings
     from ecommerce_platform.rag import lite
 
     settings = load_settings()
     want_llm = settings.openai_key_set and not offline
-    warehouse_file = Path(settings.warehouse_path)
-    if settings.deployment == "local" and warehouse_file.is_file() and lite.index_meta(settings.lake_dir):
-        wh = lite.PublishedWarehouse(warehouse_file)
+    if settings.deployment == "local" and lite.index_meta(settings.lake_dir) and lite.catalog_entries(settings.lake_dir):
+        wh = lite.LakeCatalogWarehouse(settings.lake_dir)
 
         def load():  # noqa: ANN202
             retriever = lite.load_retriever(settings.lake_dir, settings.cache_path)

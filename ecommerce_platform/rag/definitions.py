@@ -1,5 +1,5 @@
-"""The rag layer's definitions: product knowledge, the FAISS index and their checks, on the weekly
-cadence. The resources they use, ``embeddings`` (MiniLM, ONNX) and ``llm`` (the answerer's language
+"""The rag layer's definitions: product knowledge, the FAISS index, the QA evaluation of `ecommerce ask`
+and their checks, on the weekly cadence. The resources they use, ``embeddings`` (MiniLM, ONNX) and ``llm`` (the answerer's language
 model), are the deployment's (resources/__init__.py: the CLI and the server use them too). The layer's
 runs are the jobs ``rag_job`` (group) and ``weekly_job`` (cadence tag) of operations.py."""
 

@@ -19,6 +19,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from ecommerce_platform import schema
+
 SQL_PACKAGE = "ecommerce_platform.rag"
 SQL_FILES = ("basket_ids.sql", "half_pairs.sql", "product_knowledge.sql")
 KNOWLEDGE_PREFIX = "rag/product_knowledge"
@@ -29,7 +31,7 @@ KNOWLEDGE_MARKDOWN = "rag/product_knowledge.md"
 # 14 sale lines £105.00; 22016 "Dotcomgiftshop Gift Voucher £100.00" 1 sale line £83.33). Not products in
 # this layer; to be added to schema.NON_PRODUCT_CODES (then this list changes nothing and can go).
 NOT_PRODUCTS_PENDING: tuple[str, ...] = ("22016", "23444", "23574")
-UNSPECIFIED_COUNTRY = "Unspecified"  # the clean zone's placeholder for a line without a country
+UNSPECIFIED_COUNTRY = schema.UNSPECIFIED_COUNTRY  # the clean zone's placeholder for a line without a country
 
 # name, type, description (the neutral vocabulary of schema.py)
 KNOWLEDGE_COLUMNS: tuple[tuple[str, str, str], ...] = (

@@ -324,3 +324,40 @@ def test_llm_key_comes_from_the_environment_and_never_shows(monkeypatch, caplog)
     monkeypatch.setenv("ECOMMERCE_OPENAI_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="ECOMMERCE_OPENAI_TIMEOUT"):
         build_llm()
+
+
+def test_ask_answers_while_a_client_holds_the_warehouse_file(built_data_dir):
+    """A DuckDB client holding warehouse.duckdb open for writing locks it: `ask` never opens it (the views
+    are rebuilt in memory from the lake's catalog), so it answers, and locks nothing itself."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                               "time.sleep(120)", str(built_data_dir / "warehouse.duckdb")],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        res = run_ask(built_data_dir, ["--json", "top 3 products by revenue"])
+        assert res.exit_code == 0, res.output
+        out = json.loads(res.stdout)
+        assert out["kind"] == "analytics" and len(out["rows"]) == 3
+    finally:
+        os.killpg(holder.pid, signal.SIGTERM)
+        holder.wait(timeout=30)
+
+
+def test_the_lite_warehouse_is_the_warehouse(built_data_dir):
+    """What the CLI queries without Dagster (the lake's catalog rebuilt in memory) gives what the warehouse
+    resource gives, and reads the catalog where the resource writes it."""
+    from ecommerce_platform.rag.lite import CATALOG_PREFIX, LakeCatalogWarehouse
+    from ecommerce_platform.resources import warehouse as W
+    from ecommerce_platform.resources.lake import LocalLake
+
+    assert CATALOG_PREFIX == W.CATALOG_PREFIX
+    lake = LocalLake(path=str(built_data_dir / "lake"))
+    resource = W.DuckDBWarehouse(lake=lake, path=str(built_data_dir / "warehouse.duckdb"), publish_file=False)
+    sql = "SELECT stock_code, sum(units_sold) AS u FROM sale_lines GROUP BY 1 ORDER BY 1"
+    assert LakeCatalogWarehouse(built_data_dir / "lake").query_rows(sql) == resource.query_df(sql).to_dict("records")
