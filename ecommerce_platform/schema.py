@@ -90,6 +90,7 @@ UNSPECIFIED_COUNTRY = "Unspecified"
 NON_PRODUCT_CODES: tuple[str, ...] = (
     "POST", "DOT", "C2", "M", "S", "B", "D", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
     "ADJUST", "ADJUST2", "TEST001", "TEST002",
+    "23444", "23574", "22016",  # "Next Day Carriage", "PACKING CHARGE", a gift voucher: fees under product-like codes
 )
 # Prefixes of non-product codes (gift vouchers).
 NON_PRODUCT_PREFIXES: tuple[str, ...] = ("GIFT_",)

@@ -7,9 +7,9 @@ becomes amounts), aggregated as the view ``popular_products`` does: sales are ``
 never count), returns ``is_return``, net revenue = gross sales - returns (a test holds the two to the
 same figures on the real file). Co-purchases and prices come from the clean table ``transactions``.
 
-What is a product: the clean table's ``is_product`` flag (schema.NON_PRODUCT_CODES), and until it covers
-them, the fee lines it misses (``NOT_PRODUCTS_PENDING``: a packing charge, next-day carriage, a gift
-voucher sold under a product-like code; reported to the platform to add to schema.py). 'Unspecified' is
+What is a product: the clean table's ``is_product`` flag (schema.NON_PRODUCT_CODES: postage, fees, a
+packing charge, next-day carriage, vouchers), which the SQL of this layer also applies to the stock code
+itself (``NOT_PRODUCTS``), so a question filtered on lines never lists a fee as a product. 'Unspecified' is
 the clean zone's placeholder for a line without a country: never counted or listed as a country.
 """
 
@@ -26,11 +26,9 @@ SQL_FILES = ("basket_ids.sql", "half_pairs.sql", "product_knowledge.sql")
 KNOWLEDGE_PREFIX = "rag/product_knowledge"
 KNOWLEDGE_TABLE = "product_knowledge"
 KNOWLEDGE_MARKDOWN = "rag/product_knowledge.md"
-# Fee, carriage and voucher lines with product-like stock codes that the clean table's is_product flag
-# misses (reference data: 23444 "Next Day Carriage" 79 sale lines £1,200.00; 23574 "PACKING CHARGE"
-# 14 sale lines £105.00; 22016 "Dotcomgiftshop Gift Voucher £100.00" 1 sale line £83.33). Not products in
-# this layer; to be added to schema.NON_PRODUCT_CODES (then this list changes nothing and can go).
-NOT_PRODUCTS_PENDING: tuple[str, ...] = ("22016", "23444", "23574")
+# Stock codes that are not products (the platform's one list; fee lines under product-like codes such as
+# 23444 "Next Day Carriage", 23574 "PACKING CHARGE" and 22016, a gift voucher, included).
+NOT_PRODUCTS: tuple[str, ...] = schema.NON_PRODUCT_CODES
 UNSPECIFIED_COUNTRY = schema.UNSPECIFIED_COUNTRY  # the clean zone's placeholder for a line without a country
 
 # name, type, description (the neutral vocabulary of schema.py)
@@ -68,15 +66,15 @@ class KnowledgeResult:
 
 
 def sql_params() -> dict:
-    return {"not_products": NOT_PRODUCTS_PENDING, "unspecified": UNSPECIFIED_COUNTRY}
+    return {"not_products": NOT_PRODUCTS, "unspecified": UNSPECIFIED_COUNTRY}
 
 
 def read_template(name: str) -> str:
     """A SQL file of this layer, its placeholders filled (``sql_dialect.render``: values as literals)."""
     # imported here: the query path (``ecommerce ask``) uses this module's renderers without the SQL
-    from ecommerce_platform.rag.dialect import sql_dialect
+    from ecommerce_platform.resources import sql_dialect
 
-    d = sql_dialect()
+    d = sql_dialect
     return d.render(d.read_sql(SQL_PACKAGE, name), **sql_params())
 
 

@@ -33,7 +33,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from ecommerce_platform.rag.knowledge import NOT_PRODUCTS_PENDING, UNSPECIFIED_COUNTRY
+from ecommerce_platform.rag.knowledge import NOT_PRODUCTS, UNSPECIFIED_COUNTRY
 from ecommerce_platform.rag.questions import STOPWORDS, Period, Query, Vocabulary, parse
 
 STOP_NAME_WORDS = frozenset(STOPWORDS) - {"set", "pack", "box", "bag"}
@@ -115,9 +115,9 @@ def run_rows(warehouse, sql: str) -> list[dict]:  # noqa: ANN001
 
 
 def template(name: str) -> str:
-    from ecommerce_platform.rag.dialect import sql_dialect
+    from ecommerce_platform.resources import sql_dialect
 
-    return sql_dialect().read_sql(SQL_PACKAGE, name)
+    return sql_dialect.read_sql(SQL_PACKAGE, name)
 
 
 # one scan: the countries with a sale, and the first and last day of sales
@@ -201,9 +201,9 @@ def context_for(warehouse, retriever=None) -> Context:  # noqa: ANN001
 # ------------------------------------------------------------------------------------------ SQL
 def _sql():  # noqa: ANN202
     """(Sql, render) of the platform's sql_dialect (values as literals; Sql: fragments written here)."""
-    from ecommerce_platform.rag.dialect import sql_dialect
+    from ecommerce_platform.resources import sql_dialect
 
-    d = sql_dialect()
+    d = sql_dialect
     return d.Sql, d.render
 
 
@@ -235,7 +235,7 @@ def lines_filter(q: Query, *, period: Period | None = None, codes: tuple[str, ..
             ors = [render(DESC_NORMALIZED + " LIKE {pattern}", pattern=f"% {w}%") for w in alternatives]
             parts.append("(" + " OR ".join(ors) + ")")
     if products_only or codes or (words and q.words):
-        parts.append(render("stock_code NOT IN {not_products}", not_products=NOT_PRODUCTS_PENDING))
+        parts.append(render("stock_code NOT IN {not_products}", not_products=NOT_PRODUCTS))
     if known_customers:
         parts.append("NOT is_guest AND customer_id IS NOT NULL")
     return Sql(" AND ".join(parts) if parts else "TRUE")
@@ -302,7 +302,7 @@ def totals_sql(q: Query, *, period: Period | None = None, codes=None, products_o
 def copurchase_sql(q: Query, codes: tuple[str, ...], n: int) -> str:
     _, render = _sql()
     return render(template("qa_copurchase.sql"), lines_filter=lines_filter(q, words=False), codes=tuple(codes),
-                  not_products=NOT_PRODUCTS_PENDING, limit=int(n))
+                  not_products=NOT_PRODUCTS, limit=int(n))
 
 
 # ------------------------------------------------------------------------------------------ formatting

@@ -29,7 +29,7 @@ import statistics
 import time
 from importlib import resources
 
-from ecommerce_platform.rag.knowledge import NOT_PRODUCTS_PENDING, UNSPECIFIED_COUNTRY
+from ecommerce_platform.rag.knowledge import NOT_PRODUCTS, UNSPECIFIED_COUNTRY
 
 QUESTIONS_FILE = "qa_questions.json"
 QA_REPORT = "rag/qa_evaluation/report.json"  # the last report that met the targets (published)
@@ -79,9 +79,9 @@ def applicability(ctx, questions: list[dict] | None = None) -> dict:  # noqa: AN
 
 # ------------------------------------------------------------------------------------------ reference
 def _lit(value) -> str:  # noqa: ANN001
-    from ecommerce_platform.rag.dialect import sql_dialect
+    from ecommerce_platform.resources import sql_dialect
 
-    return sql_dialect().literal(value)
+    return sql_dialect.literal(value)
 
 
 def _filters(e: dict, *, product: bool = False, customer: bool = False, country: bool = False,
@@ -103,7 +103,7 @@ def _filters(e: dict, *, product: bool = False, customer: bool = False, country:
                 "'/', ' '), '''', '')")
         parts.append("(" + " OR ".join(f"{norm} LIKE {_lit('% ' + w + '%')}" for w in alternatives) + ")")
     if product or e.get("codes") or e.get("words"):
-        parts.append(f"stock_code NOT IN {_lit(NOT_PRODUCTS_PENDING)}")
+        parts.append(f"stock_code NOT IN {_lit(NOT_PRODUCTS)}")
     if customer:
         parts.append("customer_id IS NOT NULL")
     if country:
@@ -208,7 +208,7 @@ def reference(item: dict, warehouse) -> dict:  # noqa: ANN001
         sql = (f"WITH anchor AS (SELECT DISTINCT invoice_no FROM transactions WHERE is_sale AND stock_code IN "
                f"{codes} AND {anchor}) SELECT t.stock_code AS key, COUNT(DISTINCT t.invoice_no) AS together "
                f"FROM transactions AS t JOIN anchor AS a ON a.invoice_no = t.invoice_no WHERE t.is_sale AND "
-               f"t.stock_code NOT IN {codes} AND t.stock_code NOT IN {_lit(NOT_PRODUCTS_PENDING)} GROUP BY 1")
+               f"t.stock_code NOT IN {codes} AND t.stock_code NOT IN {_lit(NOT_PRODUCTS)} GROUP BY 1")
         rows = sorted(_rows(warehouse, sql), key=lambda r: (-r["together"], r["key"]))
         return {"column": "orders_together", "n": e.get("n", 10), "ranking": [(r["key"], r["together"]) for r in rows]}
     raise ValueError(f"unknown family {family!r}")

@@ -10,7 +10,8 @@ import pytest
 # Written out here on purpose (not imported from schema.py): the reference computation applies
 # the sales definition independently of the platform's code.
 NON_PRODUCT = {"POST", "DOT", "C2", "M", "S", "B", "D", "CRUK", "PADS", "BANK CHARGES", "AMAZONFEE",
-               "ADJUST", "ADJUST2", "TEST001", "TEST002"}
+               "ADJUST", "ADJUST2", "TEST001", "TEST002",
+               "23444", "23574", "22016"}  # next-day carriage, packing charge, a gift voucher
 NO_COUNTRY = "Unspecified"  # what the reference file (and the clean zone) says when a line has no country
 
 

@@ -28,8 +28,8 @@ from ecommerce_platform_tests.ml.conftest import (
 )
 
 pytestmark = pytest.mark.graph
-NOT_PRODUCTS_PENDING = ("22016", "23444", "23574")  # fee lines the clean table's is_product misses (reported)
-FEE_CODES = str(NOT_PRODUCTS_PENDING)
+FEE_LINE_CODES = ("22016", "23444", "23574")  # fees under product-like codes: not products (written out here)
+FEE_CODES = str(FEE_LINE_CODES)
 
 
 def rag_assets():
@@ -72,7 +72,7 @@ def test_rag_assets_on_real_file(rag_run):
                     "AS returned, count(DISTINCT invoice_no) FILTER (WHERE is_sale) AS orders "
                     "FROM transactions WHERE stock_code = '84077'").iloc[0]
     pk = meta(result, "product_knowledge")
-    # stock codes with at least one sale (is_sale), without the 3 fee lines is_product misses (reported)
+    # stock codes with at least one sale (is_sale), fee codes are not products
     assert pk["dagster/row_count"] == sold == 3_795 and fees.empty
     assert pk["dagster/table_name"] == "warehouse.product_knowledge"
     assert pk["dagster/uri"] == str(data_dir.resolve() / "lake" / "rag" / "product_knowledge")
@@ -113,8 +113,8 @@ def test_product_facts_agree_with_the_popular_products_view(rag_run):
     with platform_environment(data_dir):
         popular = query(f"SELECT * FROM ({view}) AS popular_products").set_index("stock_code")
         ours = query("SELECT * FROM product_knowledge").set_index("stock_code")
-    sold = popular[(popular["units_sold"] > 0) & ~popular.index.isin(NOT_PRODUCTS_PENDING)]
-    # products with a sale; return-only products have no facts; fee lines is_product misses are not products
+    sold = popular[(popular["units_sold"] > 0) & ~popular.index.isin(FEE_LINE_CODES)]
+    # products with a sale; return-only products have no facts; fee codes are not products
     assert set(ours.index) == set(sold.index)
     both = sold.loc[ours.index]
     for col in ("units_sold", "units_returned", "orders", "customers"):
@@ -194,7 +194,7 @@ def test_the_issues_questions_in_a_new_process(rag_run):
         assert out["kind"] == "not_answerable" and out["rows"] is None, question
     out = ask_cli(data_dir, "what is product 23843?")
     assert "sold 80,995 units, all 80,995 cancelled or returned: net 0 units" in out["answer"]
-    for fee in NOT_PRODUCTS_PENDING:  # never a product anywhere: the index, the facts, the answers
+    for fee in FEE_LINE_CODES:  # never a product anywhere: the index, the facts, the answers
         assert ask_cli(data_dir, f"what is product {fee}?")["kind"] == "not_answerable"
 
 
@@ -228,7 +228,7 @@ def select(t, e, period=None, product=False, customer=False, country=False):  # 
     for alternatives in e.get("words") or ():
         t = t[t.norm.apply(lambda d: any(f" {w}" in d for w in alternatives))]
     if product or e.get("codes") or e.get("words"):
-        t = t[~t.stock_code.isin(NOT_PRODUCTS_PENDING)]
+        t = t[~t.stock_code.isin(FEE_LINE_CODES)]
     if customer:
         t = t[t.customer_id.notna()]
     if country:
@@ -304,7 +304,7 @@ def expected(t, item):  # noqa: ANN001, ANN201
     if family == "copurchase":
         anchor = set(select(t[t.is_sale], {k: v for k, v in e.items()}).invoice_no)
         other = t[t.is_sale & t.invoice_no.isin(anchor) & ~t.stock_code.isin(e["codes"])
-                  & ~t.stock_code.isin(NOT_PRODUCTS_PENDING)]
+                  & ~t.stock_code.isin(FEE_LINE_CODES)]
         counts = other.groupby("stock_code").invoice_no.nunique().reset_index()
         counts = counts.sort_values(["invoice_no", "stock_code"], ascending=[False, True])
         return "orders_together", [(k, float(v)) for k, v in zip(counts.stock_code, counts.invoice_no)][: e.get("n", 10)]

@@ -6,7 +6,7 @@
 -- customers = distinct known customers with one, return_rate = units_returned / units_sold (4 decimals).
 -- Unit prices are not amounts: min/max price come from the sale lines of the clean table `transactions`.
 -- Not products: what the clean table's is_product flag says (postage, fees, vouchers...), and the codes of
--- {not_products} (fee lines is_product misses, knowledge.NOT_PRODUCTS_PENDING: reported to the platform).
+-- {not_products} (schema.NON_PRODUCT_CODES, applied to the stock code as well).
 -- 'Unspecified' (the clean zone's placeholder for a line without a country) is not a country: it is not
 -- counted in `countries` nor listed in `top_countries` (its sales are in every other figure).
 -- Runs after the temporary relations of basket_ids.sql and half_pairs.sql (warehouse.run_transform), which

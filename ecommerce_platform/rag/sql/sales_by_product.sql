@@ -1,6 +1,6 @@
 -- sales_by_product: per product with a sale, its figures in the analytics view `sale_lines`, aggregated
--- as the view `popular_products` does. The check of product_knowledge recounts from it. Fee lines the
--- clean table's is_product flag misses ({not_products}) are not products here either.
+-- as the view `popular_products` does. The check of product_knowledge recounts from it. Fee, postage and
+-- voucher codes ({not_products}, schema.NON_PRODUCT_CODES) are not products here either.
 SELECT
     stock_code,
     CAST(SUM(units_sold) AS BIGINT) AS units_sold,
