@@ -201,57 +201,53 @@ def _hbar(ax, labels, values, annotations, color=BLUE):  # noqa: ANN001, ANN202
         ax.text(v, yi, f"  {a}", va="center", fontsize=9)
 
 
-def chart_products(products) -> bytes:  # noqa: ANN001
+def _revenue_ranking(chart: str, labels, revenue, notes, subtitle: str, headroom: float,  # noqa: ANN001
+                     log: bool = False) -> bytes:
+    """A bar per ranked item (the first on top), its net revenue on a GBP axis that runs ``headroom``
+    times past the largest (from 0, or on a log scale from below the smallest) and its note beside it."""
     from matplotlib.ticker import FuncFormatter
 
-    p = products.sort_values("revenue_rank").head(TOP_N)
     fig, ax = _figure(11, 6.4)
+    _hbar(ax, labels, revenue, notes)
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(revenue.min() / 1.5, revenue.max() * headroom)
+    else:
+        ax.set_xlim(0, revenue.max() * headroom)
+    ax.xaxis.set_major_formatter(FuncFormatter(gbp_short))
+    ax.set_xlabel("Net revenue (GBP, log scale)" if log else "Net revenue (GBP)")
+    ax.set_title(CHARTS[chart], loc="left", pad=22)
+    _subtitle(ax, subtitle)
+    return _png(fig)
+
+
+def chart_products(products) -> bytes:  # noqa: ANN001
+    p = products.sort_values("revenue_rank").head(TOP_N)
     labels = [f"{_label(d)} ({c})" for d, c in zip(p["description"], p["stock_code"])]
     notes = [f"{gbp(v)} · {int(u):,} units" for v, u in zip(p["net_revenue"], p["units_sold"])]
-    _hbar(ax, labels, p["net_revenue"], notes)
-    ax.set_xlim(0, p["net_revenue"].max() * 1.35)
-    ax.xaxis.set_major_formatter(FuncFormatter(gbp_short))
-    ax.set_xlabel("Net revenue (GBP)")
-    ax.set_title(CHARTS["top_products"], loc="left", pad=22)
-    _subtitle(ax, "Product name = its most frequent description; net = sales - returns")
-    return _png(fig)
+    return _revenue_ranking("top_products", labels, p["net_revenue"], notes,
+                            "Product name = its most frequent description; net = sales - returns", headroom=1.35)
 
 
 def chart_countries(countries) -> bytes:  # noqa: ANN001
-    from matplotlib.ticker import FuncFormatter
-
     c = countries[countries["revenue_rank"].notna()].sort_values("revenue_rank").head(TOP_N)
     c = c[c["net_revenue"] > 0]
-    fig, ax = _figure(11, 6.4)
     notes = [f"{gbp(v)} ({s:.1%})" for v, s in zip(c["net_revenue"], c["share_of_net_revenue"])]
-    _hbar(ax, list(c["country"]), c["net_revenue"], notes)
+    top = c.iloc[0]
     # Log scale because the range spans orders of magnitude (one country dominates): on a linear
     # axis every bar but the first would be invisible. Labels carry the exact values and shares.
-    ax.set_xscale("log")
-    ax.set_xlim(c["net_revenue"].min() / 1.5, c["net_revenue"].max() * 5)
-    ax.xaxis.set_major_formatter(FuncFormatter(gbp_short))
-    ax.set_xlabel("Net revenue (GBP, log scale)")
-    ax.set_title(CHARTS["sales_by_country"], loc="left", pad=22)
-    top = c.iloc[0]
-    _subtitle(ax, f"Log scale: {top['country']} alone is {top['share_of_net_revenue']:.1%} of net "
-                  f"revenue; lines without a country ({UNSPECIFIED_COUNTRY!r}) are not shown")
-    return _png(fig)
+    return _revenue_ranking("sales_by_country", list(c["country"]), c["net_revenue"], notes,
+                            f"Log scale: {top['country']} alone is {top['share_of_net_revenue']:.1%} of net "
+                            f"revenue; lines without a country ({UNSPECIFIED_COUNTRY!r}) are not shown",
+                            headroom=5, log=True)
 
 
 def chart_customers(customers) -> bytes:  # noqa: ANN001
-    from matplotlib.ticker import FuncFormatter
-
     c = customers.sort_values("revenue_rank").head(TOP_N)
-    fig, ax = _figure(11, 6.4)
     labels = [f"Customer {cid} · {country}" for cid, country in zip(c["customer_id"], c["country"])]
     notes = [f"{gbp(v)} · {int(o):,} orders" for v, o in zip(c["net_revenue"], c["orders"])]
-    _hbar(ax, labels, c["net_revenue"], notes)
-    ax.set_xlim(0, c["net_revenue"].max() * 1.3)
-    ax.xaxis.set_major_formatter(FuncFormatter(gbp_short))
-    ax.set_xlabel("Net revenue (GBP)")
-    ax.set_title(CHARTS["top_customers"], loc="left", pad=22)
-    _subtitle(ax, "Identified customers only (guest checkouts excluded); net = sales - returns")
-    return _png(fig)
+    return _revenue_ranking("top_customers", labels, c["net_revenue"], notes,
+                            "Identified customers only (guest checkouts excluded); net = sales - returns", headroom=1.3)
 
 
 def render_charts(data: dict) -> dict[str, bytes]:

@@ -141,6 +141,20 @@ def build_figures(data: EdaData) -> dict[str, tuple[str, bytes]]:
         ax.text(0.99, 0.02, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="#555")
         return fig, ax
 
+    def top_bars(name: str, labels, values, color: str, width: float, xlabel: str,  # noqa: ANN001, ANN202
+                 ylabel: str | None = None):
+        """Figure ``name``: a bar per label (the largest on top), its GBP value beside it."""
+        fig, ax = plt.subplots(figsize=(width, 6), layout="constrained")
+        bars = ax.barh(labels, values, color=color)
+        ax.bar_label(bars, labels=[gbp(v) for v in values], padding=3, fontsize=8)
+        _fmt_axis(ax.xaxis, gbp)
+        ax.set_xlabel(xlabel)
+        if ylabel is not None:
+            ax.set_ylabel(ylabel)
+        ax.set_title(FIGURES[name])
+        ax.margins(x=0.12)
+        out[name] = (FIGURES[name], _png(fig))
+
     if n_cust:
         for key, column, xlabel, log_x in (
             ("spent_vs_orders", "orders", "orders (distinct invoices with a sale, log scale)", True),
@@ -256,28 +270,15 @@ def build_figures(data: EdaData) -> dict[str, tuple[str, bytes]]:
 
     if n_cust:
         top = c.nlargest(TOP_N, "total_spent").iloc[::-1]
-        fig, ax = plt.subplots(figsize=(8, 6), layout="constrained")
         labels = [f"{cid} ({o:,} order{'s' if o != 1 else ''})" for cid, o in zip(top["customer_id"], top["orders"])]
-        bars = ax.barh(labels, top["total_spent"], color="#457b9d")
-        ax.bar_label(bars, labels=[gbp(v) for v in top["total_spent"]], padding=3, fontsize=8)
-        _fmt_axis(ax.xaxis, gbp)
-        ax.set_xlabel("total spent (GBP, gross sales before returns)")
-        ax.set_ylabel("customer id")
-        ax.set_title(FIGURES["top_customers"])
-        ax.margins(x=0.12)
-        out["top_customers"] = (FIGURES["top_customers"], _png(fig))
+        top_bars("top_customers", labels, top["total_spent"], "#457b9d", 8,
+                 "total spent (GBP, gross sales before returns)", "customer id")
 
     if len(p):
         top = p.nlargest(TOP_N, "gross_sales").iloc[::-1]
-        fig, ax = plt.subplots(figsize=(8.5, 6), layout="constrained")
         labels = [f"{str(desc or '')[:32]} [{code}]" for desc, code in zip(top["description"], top["stock_code"])]
-        bars = ax.barh(labels, top["gross_sales"], color="#f4a261")
-        ax.bar_label(bars, labels=[gbp(v) for v in top["gross_sales"]], padding=3, fontsize=8)
-        _fmt_axis(ax.xaxis, gbp)
-        ax.set_xlabel("gross sales (GBP, before returns; view popular_products)")
-        ax.set_title(FIGURES["top_products"])
-        ax.margins(x=0.12)
-        out["top_products"] = (FIGURES["top_products"], _png(fig))
+        top_bars("top_products", labels, top["gross_sales"], "#f4a261", 8.5,
+                 "gross sales (GBP, before returns; view popular_products)")
     return out
 
 

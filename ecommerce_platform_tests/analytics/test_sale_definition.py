@@ -43,6 +43,12 @@ def _rows(warehouse, sql: str) -> list[dict]:
     return out
 
 
+def _tuples(crafted, sql: str) -> list[tuple]:
+    """The rows of ``sql`` on the crafted warehouse as tuples, in the order of its columns."""
+    warehouse, _ = crafted
+    return [tuple(r.values()) for r in _rows(warehouse, sql)]
+
+
 def test_the_clean_zone_of_the_crafted_file(crafted):
     warehouse, _ = crafted
     # 24 lines: L4 is an exact duplicate of L1 (folded), L13 has a negative price (quarantined)
@@ -103,10 +109,8 @@ def test_daily_sales(crafted):
 
 
 def test_daily_sales_by_country(crafted):
-    warehouse, _ = crafted
-    rows = _rows(warehouse, "SELECT sale_date, country, gross_sales, returns_value, net_revenue, orders, customers "
-                            "FROM daily_sales_by_country ORDER BY sale_date, country")
-    assert [tuple(r.values()) for r in rows] == [
+    assert _tuples(crafted, "SELECT sale_date, country, gross_sales, returns_value, net_revenue, orders, customers "
+                            "FROM daily_sales_by_country ORDER BY sale_date, country") == [
         ("2011-03-01", "France", 4.95, 0.0, 4.95, 1, 1),
         ("2011-03-01", "United Kingdom", 53.55, 0.0, 53.55, 2, 1),  # L1 + L2 + L5 (guest)
         ("2011-03-01", "Unspecified", 3.30, 0.0, 3.30, 1, 0),  # L14: kept, so that the day adds up
@@ -143,11 +147,9 @@ def test_monthly_sales_and_returns(crafted):
 
 
 def test_popular_products(crafted):
-    warehouse, _ = crafted
-    rows = _rows(warehouse, "SELECT revenue_rank, stock_code, description, units_sold, units_returned, gross_sales, "
+    assert _tuples(crafted, "SELECT revenue_rank, stock_code, description, units_sold, units_returned, gross_sales, "
                             "returns_value, net_revenue, orders, customers, return_rate "
-                            "FROM popular_products ORDER BY revenue_rank")
-    assert [tuple(r.values()) for r in rows] == [
+                            "FROM popular_products ORDER BY revenue_rank") == [
         # L2 + L5 + L19 = 89.25, minus the return L17; units 2+1+4, 1 back; the guest is no customer
         (1, "22423", "REGENCY CAKESTAND", 7, 1, 89.25, 12.75, 76.50, 3, 2, 0.1429),
         (2, "85123A", "WHITE HANGING HEART", 19, 0, 48.85, 0.0, 48.85, 3, 2, 0.0),  # L1 + L20 + L21
@@ -158,11 +160,9 @@ def test_popular_products(crafted):
 
 
 def test_sales_by_country_does_not_rank_unspecified(crafted):
-    warehouse, _ = crafted
-    rows = _rows(warehouse, "SELECT revenue_rank, country, gross_sales, returns_value, net_revenue, orders, customers, "
+    assert _tuples(crafted, "SELECT revenue_rank, country, gross_sales, returns_value, net_revenue, orders, customers, "
                             "units_sold, share_of_net_revenue FROM sales_by_country "
-                            "ORDER BY revenue_rank NULLS LAST, country")
-    assert [tuple(r.values()) for r in rows] == [
+                            "ORDER BY revenue_rank NULLS LAST, country") == [
         (1, "United Kingdom", 84.15, 12.75, 71.40, 3, 1, 21, round(71.40 / 164.95, 4)),
         (2, "France", 58.90, 0.0, 58.90, 2, 1, 8, round(58.90 / 164.95, 4)),
         # Germany is third although the lines without a country hold more (24.75): they are no country
@@ -172,11 +172,9 @@ def test_sales_by_country_does_not_rank_unspecified(crafted):
 
 
 def test_top_customers(crafted):
-    warehouse, _ = crafted
-    rows = _rows(warehouse, "SELECT revenue_rank, customer_id, country, gross_sales, returns_value, net_revenue, "
+    assert _tuples(crafted, "SELECT revenue_rank, customer_id, country, gross_sales, returns_value, net_revenue, "
                             "orders, units_sold, products, first_purchase, last_purchase "
-                            "FROM top_customers ORDER BY revenue_rank")
-    assert [tuple(r.values()) for r in rows] == [
+                            "FROM top_customers ORDER BY revenue_rank") == [
         (1, "12345", "France", 58.90, 0.0, 58.90, 2, 8, 3, "2011-03-01 11:00", "2011-03-02 12:00"),
         # 17850 spent more (71.40) but returned 12.75: ranked by net revenue, second
         (2, "17850", "United Kingdom", 71.40, 12.75, 58.65, 2, 20, 2, "2011-03-01 09:00", "2011-04-05 10:00"),
