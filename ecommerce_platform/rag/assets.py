@@ -204,7 +204,7 @@ def faiss_index_retrieval_quality(warehouse: Warehouse, embeddings: Embeddings) 
 
 
 # ------------------------------------------------------------------------------------ qa_evaluation
-QA_FILES = ("qa.py", "questions.py", "answer.py", "retrieval.py", "knowledge.py", "dialect.py", "qa_evaluation.py",
+QA_FILES = ("qa.py", "questions.py", "answer.py", "retrieval.py", "knowledge.py", "qa_evaluation.py",
             "qa_questions.json", "sql/qa_ranking.sql", "sql/qa_totals.sql", "sql/qa_copurchase.sql")
 QA_RECHECK_EVERY = 10  # the check asks every 10th question again and compares with the published report
 
