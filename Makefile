@@ -44,7 +44,7 @@ $(DAGSTER_HOME)/dagster.yaml: $(INSTANCE_YAML)
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ecommerce materialize --select '$(SELECT)'
 
-# a selection: make materialize SELECT='clean_parquet*' (FORCE=1 rebuilds what is up to date too)
+# a selection: make materialize SELECT='key:clean_parquet+' (FORCE=1 rebuilds what is up to date too)
 materialize: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ecommerce materialize --select '$(SELECT)' $(if $(FORCE),--force,)
 

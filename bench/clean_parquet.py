@@ -272,7 +272,7 @@ def main() -> None:
         return "-" if v is None else format(v, fmt)
 
     print()
-    print(f"| case | rows in | engine s | wall s | cpu s | rows/s | peak RSS MiB |")
+    print("| case | rows in | engine s | wall s | cpu s | rows/s | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, n_rows, engine, wall, cpu, rps, rss in rows:
         print(f"| {name} | {n_rows} | {f(engine, '.3f')} | {f(wall, '.3f')} | {f(cpu, '.2f')} | "

@@ -49,13 +49,13 @@ def _view_spec(name: str) -> dg.AssetSpec:
 )
 def analytics_views(context: dg.AssetExecutionContext, warehouse: Warehouse):
     from ecommerce_platform.analytics.metadata import view_metadata
-    from ecommerce_platform.analytics.views import create_view, view_queryable
+    from ecommerce_platform.analytics.views import create_view
 
     for name in VIEWS:  # in creation order: a view after what it reads
         key = dg.AssetKey(name)
         if key not in context.selected_asset_keys:
             continue
-        previous = previous_if_fresh(context, key, exists=lambda n=name: view_queryable(warehouse, n))
+        previous = previous_if_fresh(context, key, exists=lambda n=name: warehouse.queryable(n))
         if previous is not None:
             yield previous
             continue

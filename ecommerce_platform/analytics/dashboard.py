@@ -13,8 +13,9 @@ import html
 import io
 from dataclasses import dataclass, field
 
-from ecommerce_platform.analytics.views import UNSPECIFIED_COUNTRY, as_numbers
+from ecommerce_platform.analytics.views import as_numbers
 from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.schema import UNSPECIFIED_COUNTRY  # the clean zone's "no country": not a country
 
 DASHBOARD_PREFIX = "analytics/dashboard"
 DASHBOARD_HTML = f"{DASHBOARD_PREFIX}/index.html"

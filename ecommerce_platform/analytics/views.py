@@ -10,9 +10,8 @@ declarations read the constants below when the definitions load.
 from __future__ import annotations
 
 from ecommerce_platform.resources.sql_dialect import read_sql
-from ecommerce_platform.resources.warehouse import Warehouse, WarehouseError
+from ecommerce_platform.resources.warehouse import Warehouse
 from ecommerce_platform.schema import CLEAN_TABLE
-from ecommerce_platform.schema import UNSPECIFIED_COUNTRY  # the clean zone's "no country": not a country
 
 SQL_PACKAGE = "ecommerce_platform.analytics"
 BASE_VIEW = "sale_lines"
@@ -78,15 +77,6 @@ def view_deps(name: str) -> list[str]:
 
 def create_view(warehouse: Warehouse, name: str) -> None:
     warehouse.create_view(name, view_sql(name))
-
-
-def view_queryable(warehouse: Warehouse, name: str) -> bool:
-    """True when the warehouse answers a query on the view (it is in the catalog and binds)."""
-    try:
-        warehouse.query_df(f"SELECT * FROM {name} LIMIT 0")
-    except WarehouseError:
-        return False
-    return True
 
 
 def column_types(warehouse: Warehouse, name: str) -> list[tuple[str, str]]:

@@ -128,7 +128,7 @@ def eda_figures(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.M
         return previous
     data = load_data(warehouse)
     built = build_figures(data)
-    keys = write_figures(lake, built, data.daily)
+    write_figures(lake, built, data.daily)
     missing = [name for name in FIGURES if name not in built]
     if missing:
         context.log.warning(f"no data for {len(missing)} figure(s): {', '.join(missing)}")

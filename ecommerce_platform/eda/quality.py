@@ -322,7 +322,7 @@ def to_markdown(data: dict, largest, extreme, non_product, quarantined) -> str: 
         f"{f['extreme_quantity']['lines']:,} lines.",
         f"- **Extreme unit price** ({f['extreme_unit_price']['rule']}, `EXTREME_UNIT_PRICE`): "
         f"{f['extreme_unit_price']['lines']:,} lines.",
-        f"- **Mojibake** (UTF-8 text read as Windows-1252, pattern `MOJIBAKE_PATTERN`): "
+        "- **Mojibake** (UTF-8 text read as Windows-1252, pattern `MOJIBAKE_PATTERN`): "
         + (", ".join(f"{col}: {n:,} lines" for col, n in f["mojibake"]["lines_by_column"].items() if n) or "none")
         + ".",
     ]

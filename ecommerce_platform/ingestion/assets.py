@@ -8,7 +8,7 @@ import dagster as dg
 
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
 from ecommerce_platform.partitions import INVOICE_MONTHS, RAW_BATCHES, SINGLE_RUN, STREAM_DAYS
-from ecommerce_platform.recompute import code_version, data_version
+from ecommerce_platform.recompute import code_version, data_version, previous_if_fresh
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.stream import Stream
 from ecommerce_platform.resources.warehouse import Warehouse
@@ -255,6 +255,9 @@ def raw_lines(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Mat
     from ecommerce_platform.ingestion.stream_copy import stream_days
     from ecommerce_platform.schema import RAW_NORMALIZED_PREFIX
 
+    previous = previous_if_fresh(context, exists=lambda: warehouse.queryable(RAW_LINES_TABLE))
+    if previous is not None:
+        return previous
     lake = warehouse.lake
     keys = [k for b in landed_batches(lake) for k in b.normalized] + [k for d in stream_days(lake) for k in d.copy]
     if keys:

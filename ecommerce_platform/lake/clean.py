@@ -192,7 +192,6 @@ def run_clean(warehouse: Warehouse, months: list[str] | None = None, settings: S
 
 def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str], settings: Settings,
                results: dict[str, MonthResult]) -> int:
-    lake = warehouse.lake
     typed = f"({typed_lines_sql(copies_relation(warehouse, inputs), settings)})"
     clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
     quarantine_cols = ", ".join(c for c, _, _ in (*QUARANTINE_COLUMNS, *QUARANTINE_PARTITIONS))

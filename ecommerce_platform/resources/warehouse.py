@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
 import os
 import re
 import threading
@@ -29,6 +28,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,15 @@ class Warehouse(dg.ConfigurableResource, ABC):
         the files ``keys`` (Parquet, or newline-delimited JSON with ``fmt='ndjson'``), all of them under the
         prefix ``location``. ``columns`` maps each column to its Glue type. DuckDB reads the files
         themselves; Athena registers a table ``name`` over ``location`` and keeps the rows of those files."""
+
+    def queryable(self, name: str) -> bool:
+        """True when the warehouse answers a query on the table or view ``name`` (it is in the catalog and
+        binds): what an asset that reuses its previous output checks before saying so."""
+        try:
+            self.query_df(f"SELECT * FROM {name} LIMIT 0")
+        except WarehouseError:
+            return False
+        return True
 
     def table_uri_glob(self, prefix: str, partitioned: bool) -> str:
         return self.lake.uri(prefix) + ("/**/*.parquet" if partitioned else "/*.parquet")
@@ -405,6 +414,11 @@ class DuckDBWarehouse(Warehouse):
                 if attempt == _IO_RETRIES - 1:
                     raise WarehouseError(f"DuckDB: {exc}") from exc
                 time.sleep(0.2 * (attempt + 1))
+            except duckdb.CatalogException as exc:
+                missing = re.search(r"Table with name (\w+) does not exist", str(exc))
+                hint = (f"the warehouse has no table {missing.group(1)}: materialize the asset "
+                        f"{missing.group(1)} first (DuckDB: {str(exc).splitlines()[0]})") if missing else None
+                raise WarehouseError(hint or f"DuckDB: {exc}") from exc
             except duckdb.Error as exc:
                 raise WarehouseError(f"DuckDB: {exc}") from exc
         raise AssertionError("unreachable")

@@ -14,13 +14,13 @@ from ecommerce_platform.analytics.lineage import relations_read, view_lineage
 from ecommerce_platform.analytics.views import (
     READS,
     RECONCILED_VIEWS,
-    UNSPECIFIED_COUNTRY,
     VIEWS,
     view_deps,
     view_description,
     view_sql,
 )
-from ecommerce_platform.resources.sql_dialect import parse_trino, read_sql, to_trino
+from ecommerce_platform.resources.sql_dialect import parse_trino, to_trino
+from ecommerce_platform.schema import UNSPECIFIED_COUNTRY
 
 SQL_DIR = resources.files("ecommerce_platform.analytics").joinpath("sql")
 SQL_FILES = sorted(p.name for p in SQL_DIR.iterdir() if p.name.endswith(".sql"))

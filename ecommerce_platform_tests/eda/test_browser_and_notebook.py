@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from nbclient.exceptions import CellExecutionError
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

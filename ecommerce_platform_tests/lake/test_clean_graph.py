@@ -2,7 +2,6 @@
 the invoice_months partitions), reconciled against the facts of the data set (data/reference/README.md);
 then a new batch that touches one month: exactly that month is stale and rebuilt, nothing else."""
 
-import datetime as dt
 
 import dagster as dg
 import duckdb
@@ -41,7 +40,7 @@ def test_raw_and_clean_on_real_file_then_one_new_month(tmp_path, real_source):
         raw = _meta(land, "raw_s3")
         assert raw["records"] == REAL_ROWS and raw["newly_landed"] == 1 and raw["rejected"] == 0
         months = instance.get_dynamic_partitions("invoice_months")
-        assert sorted(months) == [f"2010-12", *(f"2011-{m:02d}" for m in range(1, 13))]
+        assert sorted(months) == ["2010-12", *(f"2011-{m:02d}" for m in range(1, 13))]
         meta = _meta(clean, "clean_parquet")
         assert meta["rows_in"] == REAL_ROWS
         assert meta["rows_duplicate"] == 5_268

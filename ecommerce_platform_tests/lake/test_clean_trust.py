@@ -3,7 +3,6 @@ SQL make the run fail and publish nothing, and the reconciliation check fail), b
 the transform give the same result (the Athena way is executed on DuckDB here), and a clean run killed
 with SIGKILL at any point leaves no debris: the next run gives exactly the output of an uninterrupted one."""
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from ecommerce_platform.faults import FAULT_ENV
 from ecommerce_platform.lake import clean as clean_mod
 from ecommerce_platform.lake.clean import ReconciliationError, month_results, run_clean
-from ecommerce_platform_tests.conftest import REPO_ROOT, platform_environment
+from ecommerce_platform_tests.conftest import REPO_ROOT
 from ecommerce_platform_tests.ingestion.test_source_formats import clean_file
 from ecommerce_platform_tests.ingestion.test_hostile_csv import good_rows, write_csv
 

@@ -5,7 +5,6 @@ the outside client keeps reading, and a run whose process was killed is marked f
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -89,8 +88,9 @@ def test_a_killed_run_is_marked_failed_by_run_monitoring(tmp_path, real_source):
         health = instance.run_launcher.check_run_worker_health(started.dagster_run)
         assert health.status == WorkerStatus.FAILED and "gone" in health.msg
         # the monitoring daemon's own step, as `dagster dev` runs it every poll interval
-        from dagster._daemon.monitoring.run_monitoring import monitor_started_run
         import logging
+
+        from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
         monitor_started_run(instance, None, instance.get_run_record_by_id(started.dagster_run.run_id),
                             logging.getLogger("test"))
