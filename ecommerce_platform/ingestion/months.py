@@ -35,18 +35,19 @@ class MonthInputs:
 
 def month_inputs(lake: Lake) -> dict[str, MonthInputs]:
     out: dict[str, MonthInputs] = {}
+
+    def add(months: dict, copy: list[str], identity: str) -> None:
+        """A canonical copy (its keys, its identity) that holds ``months``: month -> lines."""
+        for month, rows in months.items():
+            m = out.setdefault(month, MonthInputs(month))
+            m.copies += copy
+            m.rows += int(rows)
+            m.parts.append(f"{identity}:{rows}")
+
     for batch in landed_batches(lake):
-        for month, rows in batch.months.items():
-            m = out.setdefault(month, MonthInputs(month))
-            m.copies += batch.normalized
-            m.rows += int(rows)
-            m.parts.append(f"batch:{batch.sha256}:{rows}")
+        add(batch.months, batch.normalized, f"batch:{batch.sha256}")
     for day in stream_days(lake):
-        for month, rows in day.months.items():
-            m = out.setdefault(month, MonthInputs(month))
-            m.copies += day.copy
-            m.rows += int(rows)
-            m.parts.append(f"stream:{day.day}:{len(day.objects)}:{day.records}:{rows}")
+        add(day.months, day.copy, f"stream:{day.day}:{len(day.objects)}:{day.records}")
     return dict(sorted(out.items()))
 
 

@@ -160,6 +160,26 @@ def _lake_snapshot(lake_dir: Path) -> dict[str, bytes]:
     return {p.relative_to(lake_dir).as_posix(): p.read_bytes() for p in lake_dir.rglob("*") if p.is_file()}
 
 
+def _good_csv(tmp_path: Path) -> Path:
+    """tmp_path/good.csv: the rows of ROWS, well formed."""
+    good = tmp_path / "good.csv"
+    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    return good
+
+
+def _cleaned_good_csv(tmp_path: Path):
+    """good.csv landed and cleaned under tmp_path/work: (warehouse, the lake's folder, its files now)."""
+    _, lake, warehouse = clean_file(_good_csv(tmp_path), tmp_path / "work")
+    lake_dir = Path(lake.root)
+    return warehouse, lake_dir, _lake_snapshot(lake_dir)
+
+
+def _assert_nothing_published(lake_dir: Path, before: dict[str, bytes]) -> None:
+    """The lake's files are byte-identical to ``before`` and no staging folder is left."""
+    assert _lake_snapshot(lake_dir) == before
+    assert [p for p in lake_dir.rglob("*") if "_staging" in p.name or "_staging" in p.parts] == []
+
+
 def test_an_unreadable_file_is_set_aside_and_leaves_the_lake_intact(tmp_path):
     """A bad file beside good ones: its landing run succeeds, the file is set aside in raw/rejected/ with
     the reason (and the check says so), the good files land and clean, nothing else in the lake changes."""
@@ -193,11 +213,7 @@ def test_an_unreadable_file_is_set_aside_and_leaves_the_lake_intact(tmp_path):
 def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
     """The engine fails while computing (a runtime error in a source's rows): no staging folder is
     left and the previous clean zone, quarantine and manifest are byte-identical."""
-    good = tmp_path / "good.csv"
-    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
-    result, lake, warehouse = clean_file(good, tmp_path / "work")
-    lake_dir = Path(lake.root)
-    before = _lake_snapshot(lake_dir)
+    warehouse, lake_dir, before = _cleaned_good_csv(tmp_path)
 
     # the copies' rows fail at run time (an engine error in the middle of the transform)
     real = clean_mod.copies_relation
@@ -209,9 +225,7 @@ def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(clean_mod, "copies_relation", failing)
     with pytest.raises(WarehouseError, match="engine failure injected"):
         run_clean(warehouse)
-    after = _lake_snapshot(lake_dir)
-    assert after == before
-    assert [p for p in lake_dir.rglob("*") if "_staging" in p.name or "_staging" in p.parts] == []
+    _assert_nothing_published(lake_dir, before)
 
 
 def test_xlsx_failing_conversion_leaves_no_raw_object(tmp_path):
@@ -228,8 +242,7 @@ def test_landing_a_good_file_after_a_bad_one_works(tmp_path):
     bad = _write(tmp_path / "empty.csv", b"")
     with pytest.raises(SourceError):
         clean_file(bad, tmp_path / "work")
-    good = tmp_path / "good.csv"
-    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
+    good = _good_csv(tmp_path)
     result, lake, _ = clean_file(good, tmp_path / "work")
     assert result.rows_clean == len(ROWS)
     from ecommerce_platform.ingestion.source import file_sha256
@@ -246,11 +259,7 @@ def test_a_crash_between_the_two_outputs_publishes_neither(tmp_path, monkeypatch
 
     from ecommerce_platform.resources.warehouse import DuckDBWarehouse
 
-    good = tmp_path / "good.csv"
-    _frame(date_fmt="%Y-%m-%d %H:%M:%S").to_csv(good, index=False)
-    _, lake, warehouse = clean_file(good, tmp_path / "work")
-    lake_dir = Path(lake.root)
-    before = _lake_snapshot(lake_dir)
+    warehouse, lake_dir, before = _cleaned_good_csv(tmp_path)
     real_copy = DuckDBWarehouse._copy
     calls = []
 
@@ -265,5 +274,4 @@ def test_a_crash_between_the_two_outputs_publishes_neither(tmp_path, monkeypatch
     with pytest.raises(WarehouseError, match="disk full"):
         run_clean(warehouse)
     assert len(calls) == 2
-    assert _lake_snapshot(lake_dir) == before
-    assert [p for p in lake_dir.rglob("*") if "_staging" in p.parts or p.name == "_staging"] == []
+    _assert_nothing_published(lake_dir, before)
