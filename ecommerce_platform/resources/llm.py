@@ -11,7 +11,9 @@ gpt-4o-mini), ``OPENAI_BASE_URL`` (an OpenAI-compatible endpoint), ``ECOMMERCE_O
 (seconds, default 30), ``ECOMMERCE_OPENAI_MAX_RETRIES`` (default 1).
 """
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -23,6 +25,28 @@ DEFAULT_MAX_RETRIES = 1
 
 class LLMUnavailable(RuntimeError):
     """The API could not answer; the message says why (never contains the key)."""
+
+
+@contextlib.contextmanager
+def openai_errors(where: str, timeout_seconds: float, error: type[Exception] = LLMUnavailable) -> Iterator[None]:
+    """Turns what the ``openai`` client raises inside the block (network errors, timeouts, rate
+    limits, API errors) into ``error`` with the reason in words, never the key; ``where``: the endpoint."""
+    import openai
+
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise error(f"request to {where} timed out after {timeout_seconds:g}s") from exc
+    except openai.RateLimitError as exc:
+        raise error(f"rate limited by {where} (HTTP 429)") from exc
+    except openai.AuthenticationError as exc:
+        raise error(f"{where} rejected the API key (HTTP 401)") from exc
+    except openai.APIStatusError as exc:
+        raise error(f"{where} returned HTTP {exc.status_code}") from exc
+    except openai.APIConnectionError as exc:
+        raise error(f"could not connect to {where}") from exc
+    except openai.OpenAIError as exc:
+        raise error(f"{where} failed: {type(exc).__name__}") from exc
 
 
 class LLM(dg.ConfigurableResource):
@@ -62,20 +86,8 @@ class LLM(dg.ConfigurableResource):
         where = self.base_url or "the OpenAI API"
         client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url or None,
                                timeout=self.timeout_seconds, max_retries=self.max_retries)
-        try:
+        with openai_errors(where, self.timeout_seconds):
             resp = client.chat.completions.create(model=self.model, messages=messages, temperature=0)
-        except openai.APITimeoutError as exc:
-            raise LLMUnavailable(f"request to {where} timed out after {self.timeout_seconds:g}s") from exc
-        except openai.RateLimitError as exc:
-            raise LLMUnavailable(f"rate limited by {where} (HTTP 429)") from exc
-        except openai.AuthenticationError as exc:
-            raise LLMUnavailable(f"{where} rejected the API key (HTTP 401)") from exc
-        except openai.APIStatusError as exc:
-            raise LLMUnavailable(f"{where} returned HTTP {exc.status_code}") from exc
-        except openai.APIConnectionError as exc:
-            raise LLMUnavailable(f"could not connect to {where}") from exc
-        except openai.OpenAIError as exc:
-            raise LLMUnavailable(f"{where} failed: {type(exc).__name__}") from exc
         content = resp.choices[0].message.content if resp.choices else None
         if not content or not content.strip():
             raise LLMUnavailable(f"{where} returned an empty answer")
