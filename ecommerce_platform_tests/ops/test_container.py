@@ -392,22 +392,20 @@ def test_the_image_runs_the_platform_on_the_production_instance(image, moto_serv
 
     import boto3
 
-    from ecommerce_platform_tests.ops.test_postgres_instance import REGION, _aws_setup, _connect, postgres_server
+    from ecommerce_platform_tests.ops.test_postgres_instance import (
+        REGION,
+        _aws_setup,
+        _connect,
+        _production_env,
+        postgres_server,
+    )
 
     engine = image
     bucket, prefix = f"compute-logs-{uuid.uuid4().hex[:8]}", "dagster-compute-logs"
     task_definition = _aws_setup(moto_server, bucket)
     with postgres_server() as pg:
-        env = {
-            "DAGSTER_HOME": "/opt/dagster/dagster_home",
-            "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]), "DAGSTER_PG_DB": pg["db"],
-            "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
-            "DAGSTER_COMPUTE_LOG_BUCKET": bucket, "DAGSTER_COMPUTE_LOG_PREFIX": prefix,
-            "DAGSTER_RUN_TASK_DEFINITION": task_definition,
-            "AWS_ENDPOINT_URL": moto_server, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "ECOMMERCE_SOURCE": "reference",
-        }
+        env = {"DAGSTER_HOME": "/opt/dagster/dagster_home",
+               **_production_env(pg, moto_server, bucket, prefix, task_definition), "ECOMMERCE_SOURCE": "reference"}
         flags = [x for name, value in env.items() for x in ("-e", f"{name}={value}")]
         done = engine.run(TAG, "ecommerce", "materialize", "--select", "key:raw_s3 or key:clean_parquet",
                           network="host", extra=flags, timeout=900)

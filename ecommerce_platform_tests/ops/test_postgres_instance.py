@@ -209,6 +209,19 @@ def _aws_setup(endpoint: str, bucket: str) -> str:
     return registered["taskDefinition"]["taskDefinitionArn"]
 
 
+def _production_env(pg: dict, endpoint: str, bucket: str, prefix: str, task_definition: str) -> dict[str, str]:
+    """What deploy/aws/dagster.yaml reads, as the ECS task definitions set it (but DAGSTER_HOME), for the
+    PostgreSQL server ``pg`` and the compute-log bucket and run task definition on moto at ``endpoint``."""
+    return {
+        "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]), "DAGSTER_PG_DB": pg["db"],
+        "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
+        "DAGSTER_COMPUTE_LOG_BUCKET": bucket, "DAGSTER_COMPUTE_LOG_PREFIX": prefix,
+        "DAGSTER_RUN_TASK_DEFINITION": task_definition,
+        "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
 def test_production_instance_on_postgres_and_s3(tmp_path, moto_server):
     from dagster._core.instance.ref import InstanceRef
     from dagster_aws.ecs import EcsRunLauncher
@@ -227,15 +240,8 @@ def test_production_instance_on_postgres_and_s3(tmp_path, moto_server):
     task_definition = _aws_setup(moto_server, bucket)
 
     with postgres_server() as pg:
-        env = {
-            "ECOMMERCE_SOURCE": str(source), "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": pg["host"], "DAGSTER_PG_PORT": str(pg["port"]), "DAGSTER_PG_DB": pg["db"],
-            "DAGSTER_PG_USERNAME": pg["user"], "DAGSTER_PG_PASSWORD": pg["password"],
-            "DAGSTER_COMPUTE_LOG_BUCKET": bucket, "DAGSTER_COMPUTE_LOG_PREFIX": prefix,
-            "DAGSTER_RUN_TASK_DEFINITION": task_definition,
-            "AWS_ENDPOINT_URL": moto_server, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        }
+        env = {"ECOMMERCE_SOURCE": str(source), "DAGSTER_HOME": str(home),
+               **_production_env(pg, moto_server, bucket, prefix, task_definition)}
         with platform_environment(tmp_path / "data", **env):
             with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
                 # the storages, compute logs, launcher and limits of the production file
