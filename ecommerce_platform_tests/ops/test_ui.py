@@ -188,7 +188,9 @@ def test_first_run_from_the_ui(dagster_dev, real_source):
         page.screenshot(path=str(ARTIFACTS / "backfill_success.png"), full_page=True)
         browser.close()
 
-    written = {p.name.split("=", 1)[1] for p in (data_dir / "lake" / "clean").glob("*/partition_month=*")}
+    # the clean table's folders: transactions/year=YYYY/month=M/ (Hive-style, as Athena reads them)
+    written = {f"{p.parent.name.split('=')[1]}-{int(p.name.split('=')[1]):02d}"
+               for p in (data_dir / "lake" / "clean" / "transactions").glob("year=*/month=*") if any(p.iterdir())}
     assert expected <= written, sorted(expected - written)
 
 
