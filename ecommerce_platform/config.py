@@ -24,6 +24,9 @@ DEFAULT_REGION = "eu-west-1"
 # plus the tolerance, are quarantined with the reason.
 DEFAULT_EARLIEST_INVOICE_DATE = dt.date(2000, 1, 1)
 DEFAULT_FUTURE_TOLERANCE_HOURS = 24.0
+# `ecommerce serve`: the HTTP API and web page listen here by default (loopback: not exposed)
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8000
 
 # The reference data set shipped inside the repository (UCI "Online Retail", CC BY 4.0; see its README):
 # the batch source when neither ECOMMERCE_SOURCE nor a user's file in the data folder names another.
@@ -72,6 +75,17 @@ class Settings:
     openai_max_retries: int = 2
     openai_key_set: bool = False  # whether OPENAI_API_KEY is set (the key itself is never kept here)
     sensor_interval_seconds: int = 30  # how often the sensors and the automation sensor evaluate
+    # `ecommerce serve` (ecommerce_platform/serving, docs/serving.md)
+    serve_host: str = DEFAULT_SERVE_HOST
+    serve_port: int = DEFAULT_SERVE_PORT
+    serve_workers: int = 1  # processes; each loads the models, the index and the embedder once
+    serve_reload_seconds: float = 5.0  # how often a worker checks the lake for a new materialization
+    serve_max_body_bytes: int = 256 * 1024  # a larger request body is refused (413)
+    serve_max_question_chars: int = 1000  # a longer question is refused (422)
+    serve_max_batch: int = 1000  # invoices in one predict-high-value request
+    serve_max_concurrency: int = 256  # connections + tasks a worker accepts before answering 503
+    serve_access_log: bool = True  # one JSON line per request on stderr
+    serve_answer_cache_mb: float = 32.0  # answers kept per worker for questions asked again (0: none)
 
     def earliest_ts(self) -> dt.datetime:
         """The earliest plausible invoice time."""
@@ -164,6 +178,16 @@ def load_settings() -> Settings:
             raise ConfigError(f"{name}={text!r} is not a number between {low:g} and {high:g}")
         return value
 
+    def flag(name: str, default: bool) -> bool:
+        text = (_env(name) or "").strip().lower()
+        if not text:
+            return default
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={text!r} is not one of 1, true, yes, on, 0, false, no, off")
+
     cache = _env("ECOMMERCE_CACHE_DIR")
     return Settings(
         deployment=deployment,
@@ -182,6 +206,16 @@ def load_settings() -> Settings:
         openai_max_retries=int(number("ECOMMERCE_OPENAI_MAX_RETRIES", 2, 0, 10)),
         openai_key_set=bool(_env("OPENAI_API_KEY")),
         sensor_interval_seconds=int(number("ECOMMERCE_SENSOR_INTERVAL_SECONDS", 30, 1, 86400)),
+        serve_host=_env("ECOMMERCE_SERVE_HOST", DEFAULT_SERVE_HOST),
+        serve_port=int(number("ECOMMERCE_SERVE_PORT", DEFAULT_SERVE_PORT, 1, 65535)),
+        serve_workers=int(number("ECOMMERCE_SERVE_WORKERS", 1, 1, 64)),
+        serve_reload_seconds=number("ECOMMERCE_SERVE_RELOAD_SECONDS", 5.0, 0.5, 3600),
+        serve_max_body_bytes=int(number("ECOMMERCE_SERVE_MAX_BODY_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024)),
+        serve_max_question_chars=int(number("ECOMMERCE_SERVE_MAX_QUESTION_CHARS", 1000, 10, 100_000)),
+        serve_max_batch=int(number("ECOMMERCE_SERVE_MAX_BATCH", 1000, 1, 1_000_000)),
+        serve_max_concurrency=int(number("ECOMMERCE_SERVE_MAX_CONCURRENCY", 256, 1, 100_000)),
+        serve_access_log=flag("ECOMMERCE_SERVE_ACCESS_LOG", True),
+        serve_answer_cache_mb=number("ECOMMERCE_SERVE_ANSWER_CACHE_MB", 32.0, 0, 4096),
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,
