@@ -20,10 +20,10 @@ export TRANSFORMERS_OFFLINE ?= 1
 # `dagster dev` finds no dagster.yaml in its working folder).
 INSTANCE_YAML := deploy/local/dagster.yaml
 
-.PHONY: install run materialize test test-fast bench dev lock clean-data system-deps infra-test help
+.PHONY: install run materialize test test-fast bench dev serve lock clean-data system-deps infra-test help
 
 help:
-	@echo "make run | make test | make dev | make bench | make infra-test | make clean-data"
+	@echo "make run | make test | make dev | make serve | make bench | make infra-test | make clean-data"
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: install
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000
+
+# the HTTP API (/api/..., schema at /docs) and the web page (/) over what `make run` built, on
+# http://127.0.0.1:8000 (ECOMMERCE_SERVE_HOST, ECOMMERCE_SERVE_PORT, ECOMMERCE_SERVE_WORKERS; docs/serving.md)
+serve: install
+	$(BIN)/ecommerce serve
 
 infra-test:
 	$(MAKE) -C infra test

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "recommend": "ecommerce_platform.ml.cli:recommend",
     "similar": "ecommerce_platform.ml.cli:similar",
     "forecast": "ecommerce_platform.ml.cli:forecast",
+    "serve": "ecommerce_platform.serving.cli:serve",
 }
 
 
