@@ -10,6 +10,8 @@ on a confidence interval (contract.py): a run whose test set is too small to dec
 ``status: insufficient_data`` and its check warns."""
 
 
+import importlib
+
 import dagster as dg
 
 from ecommerce_platform.metadata_tables import column_schema, records_table
@@ -228,15 +230,25 @@ def _never_run(name: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, metadata={"problem": f"{name} has no run recorded in the lake"})
 
 
-def _checked_record(lake, model: str, model_prefix: str) -> dict | dg.AssetCheckResult:  # noqa: ANN001
-    """The run record a model's check judges; or, when there is none to judge, the check's result:
-    no run recorded (fails), too little data for a model (warns)."""
-    record = runs.read_record(lake, model_prefix)
-    if record is None:
-        return _never_run(model)
-    if record["status"] == runs.INSUFFICIENT:
-        return _insufficient(record)
-    return record
+def _model_check(model: str, module: str, description: str):  # noqa: ANN202
+    """Declares the blocking check of model asset ``model``, whose code is ml/<module>.py. The decorated
+    function ``(warehouse, module, record)`` judges the run record; when there is none to judge it is
+    not called: no run recorded fails the check, too little data for a model warns."""
+
+    def declare(judge):  # noqa: ANN001, ANN202
+        @dg.asset_check(asset=model, name=judge.__name__, blocking=True, description=description)
+        def check(warehouse: Warehouse) -> dg.AssetCheckResult:
+            code = importlib.import_module(f"{PACKAGE}.{module}")
+            record = runs.read_record(warehouse.lake, code.MODEL_PREFIX)
+            if record is None:
+                return _never_run(model)
+            if record["status"] == runs.INSUFFICIENT:
+                return _insufficient(record)
+            return judge(warehouse, code, record)
+
+        return check
+
+    return declare
 
 
 def _verdict_check(record: dict, served: str | None, verdict: str, reasons: list[str], meta: dict) -> dg.AssetCheckResult:
@@ -258,20 +270,15 @@ def _verdict_check(record: dict, served: str | None, verdict: str, reasons: list
     return dg.AssetCheckResult(passed=False, metadata=meta)
 
 
-@dg.asset_check(
-    asset="classifier", blocking=True,
+@_model_check(
+    "classifier", "classifier",
     description=f"Recomputed from the published model and invoice_features: its test ROC-AUC beats the strongest "
     f"baseline (refit on the same split) + {C.MIN_AUC_MARGIN}, the {C.CONFIDENCE:.0%} DeLong interval of the "
     f"difference above 0, and is < {C.LEAK_AUC}; the served model is this run's. Warns when the test set is too "
     "small to decide or the data too small for an honest model",
 )
-def classifier_beats_baseline(warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.ml import classifier as clf
-
+def classifier_beats_baseline(warehouse: Warehouse, clf, record: dict) -> dg.AssetCheckResult:  # noqa: ANN001
     lake = warehouse.lake
-    record = _checked_record(lake, "classifier", clf.MODEL_PREFIX)
-    if isinstance(record, dg.AssetCheckResult):
-        return record
     served = clf.served_run_id(lake)
     prefix = clf.CURRENT_PREFIX if record["status"] == runs.SERVED else clf.CANDIDATE_PREFIX
     recount = clf.evaluate_served(lake, warehouse.query_df(f"SELECT * FROM {INVOICE_FEATURES.name}"), record, prefix)
@@ -345,18 +352,12 @@ def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehous
     return _model_result(meta, record)
 
 
-@dg.asset_check(
-    asset="segments", blocking=True,
+@_model_check(
+    "segments", "segments",
     description="Counted again from the published tables: every customer of customer_features has exactly "
     "one named segment, only customers with net spend are clustered; warns when there are too few customers",
 )
-def segments_cover_customers(warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.ml import segments as seg
-
-    lake = warehouse.lake
-    record = _checked_record(lake, "segments", seg.MODEL_PREFIX)
-    if isinstance(record, dg.AssetCheckResult):
-        return record
+def segments_cover_customers(warehouse: Warehouse, seg, record: dict) -> dg.AssetCheckResult:  # noqa: ANN001
     counts = {k: int(v) for k, v in warehouse.query_df(seg.coverage_sql()).iloc[0].items()}
     problems = seg.coverage_problems(counts)
     if record["status"] != runs.SERVED:
@@ -476,20 +477,15 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
     return _model_result(meta, record)
 
 
-@dg.asset_check(
-    asset="als_model", blocking=True,
+@_model_check(
+    "als_model", "recommender",
     description=f"Counted again from user_item_interactions: in both modes, on the global time cut and on each "
     f"customer's last invoice, precision@{C.K} beats {C.MIN_LIFT} x the strongest baseline (popularity, recent "
     f"popularity, item-kNN, repeat-most-bought), the {C.CONFIDENCE:.0%} bootstrap interval of the difference "
     "above 0; the served model is this run's. Warns when too few customers to decide or too little data",
 )
-def als_beats_popularity(warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.ml import recommender as rec
-
+def als_beats_popularity(warehouse: Warehouse, rec, record: dict) -> dg.AssetCheckResult:  # noqa: ANN001
     lake = warehouse.lake
-    record = _checked_record(lake, "als_model", rec.MODEL_PREFIX)
-    if isinstance(record, dg.AssetCheckResult):
-        return record
     served = rec.served_run_id(lake)
     recount = rec.recount(lake, _als_interactions(warehouse), record)
     if "problem" in recount:
@@ -586,21 +582,16 @@ def sales_forecast(context: dg.AssetExecutionContext, config: SalesForecastConfi
     return _model_result(meta, record)
 
 
-@dg.asset_check(
-    asset="sales_forecast", blocking=True,
+@_model_check(
+    "sales_forecast", "forecast",
     description=f"Counted again from daily_sales / daily_sales_by_country and the run's published backtest: the "
     f"model's daily WAPE one week ahead beats seasonal naive's on the total (the {C.CONFIDENCE:.0%} interval of the "
     "difference, resampling backtest weeks, above 0) and is confidently worse on no country; the table serves "
     "this run. "
     "Warns when the backtest is too short to decide or the history too short",
 )
-def sales_forecast_beats_seasonal_naive(warehouse: Warehouse) -> dg.AssetCheckResult:
-    from ecommerce_platform.ml import forecast as fc
-
+def sales_forecast_beats_seasonal_naive(warehouse: Warehouse, fc, record: dict) -> dg.AssetCheckResult:  # noqa: ANN001
     lake = warehouse.lake
-    record = _checked_record(lake, "sales_forecast", fc.MODEL_PREFIX)
-    if isinstance(record, dg.AssetCheckResult):
-        return record
     served = fc.served_run_id(lake)
     recount = fc.recount(warehouse, record)
     if "problem" in recount:
