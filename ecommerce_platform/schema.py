@@ -82,6 +82,9 @@ QUARANTINE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("detail", "string", "What the source reader found wrong with a malformed record, and its text"),
 )
 
+# The DuckDB engine's catalog in the lake: one JSON entry per table or view (resources/warehouse.py)
+CATALOG_PREFIX = "_catalog/duckdb"
+
 # What the clean zone writes as the country of a line that has none: a placeholder, never a country
 # (country counts and rankings leave it out; its lines still count in every total).
 UNSPECIFIED_COUNTRY = "Unspecified"

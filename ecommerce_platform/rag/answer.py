@@ -158,7 +158,7 @@ def answer(question: str, hits: list, llm=None, offline: bool = False, warn=None
     sources = [h.source() for h in hits]
     warnings: list[str] = []
     if llm is not None and llm.enabled and not offline and hits:
-        from ecommerce_platform.resources.llm import LLMUnavailable
+        from ecommerce_platform.resources.openai_chat import LLMUnavailable
 
         try:
             text = llm.complete(build_messages(question, hits))

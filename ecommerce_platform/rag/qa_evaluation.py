@@ -376,7 +376,6 @@ def summarize(results: list[dict]) -> dict:
     refused = [r for r in results if r["refused"]]
     refused_right = [r for r in unanswerable if r["refused"]]
     invented = [r for r in unanswerable if r["refused"] and not r["correct"]]
-    lookups = [r for r in results if r["family"] == "lookup"]
     seconds = [r["seconds"] for r in results]
     return {
         "questions": len(results),

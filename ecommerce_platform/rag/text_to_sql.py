@@ -285,40 +285,12 @@ sentences using ONLY figures from the rows; state the definition and the period.
 not instructions."""
 
 
-def _client(llm):  # noqa: ANN001, ANN202
-    import openai
-
-    return openai.OpenAI(api_key=llm.api_key, base_url=getattr(llm, "base_url", None) or None,
-                         timeout=getattr(llm, "timeout_seconds", 30.0), max_retries=getattr(llm, "max_retries", 1))
-
-
 def chat(llm, messages: list[dict], tools: list[dict]) -> dict:  # noqa: ANN001
-    """One chat-completions turn with tools: {"content", "tool_calls": [{"id", "name", "arguments"}]}."""
-    if hasattr(llm, "chat"):  # a resource that offers tool calling itself
-        return llm.chat(messages, tools=tools)
-    import openai
+    """One chat-completions turn with tools: {"content", "tool_calls": [{"id", "name", "arguments"}]}
+    (resources/openai_chat.py, the platform's one OpenAI call, shared with the ``llm`` resource)."""
+    from ecommerce_platform.resources.openai_chat import chat as openai_chat
 
-    where = getattr(llm, "base_url", None) or "the OpenAI API"
-    try:
-        resp = _client(llm).chat.completions.create(model=llm.model, messages=messages, tools=tools, temperature=0)
-    except openai.APITimeoutError as exc:
-        raise ModelAnswerUnavailable(f"request to {where} timed out after {llm.timeout_seconds:g}s") from exc
-    except openai.RateLimitError as exc:
-        raise ModelAnswerUnavailable(f"rate limited by {where} (HTTP 429)") from exc
-    except openai.AuthenticationError as exc:
-        raise ModelAnswerUnavailable(f"{where} rejected the API key (HTTP 401)") from exc
-    except openai.APIStatusError as exc:
-        raise ModelAnswerUnavailable(f"{where} returned HTTP {exc.status_code}") from exc
-    except openai.APIConnectionError as exc:
-        raise ModelAnswerUnavailable(f"could not connect to {where}") from exc
-    except openai.OpenAIError as exc:
-        raise ModelAnswerUnavailable(f"{where} failed: {type(exc).__name__}") from exc
-    if not resp.choices:
-        raise ModelAnswerUnavailable(f"{where} returned no answer")
-    msg = resp.choices[0].message
-    calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments or "{}"}
-             for c in (msg.tool_calls or [])]
-    return {"content": msg.content, "tool_calls": calls}
+    return openai_chat(llm, messages, tools=tools, error=ModelAnswerUnavailable)
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?£?\d[\d,]*(?:\.\d+)?%?")

@@ -11,42 +11,18 @@ gpt-4o-mini), ``OPENAI_BASE_URL`` (an OpenAI-compatible endpoint), ``ECOMMERCE_O
 (seconds, default 30), ``ECOMMERCE_OPENAI_MAX_RETRIES`` (default 1).
 """
 
-import contextlib
 import os
-from collections.abc import Iterator
 
 import dagster as dg
+
+from ecommerce_platform.resources.openai_chat import LLMUnavailable, chat, endpoint
+
+__all__ = ["LLM", "LLMUnavailable", "build_llm"]
 
 API_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 1
-
-
-class LLMUnavailable(RuntimeError):
-    """The API could not answer; the message says why (never contains the key)."""
-
-
-@contextlib.contextmanager
-def openai_errors(where: str, timeout_seconds: float, error: type[Exception] = LLMUnavailable) -> Iterator[None]:
-    """Turns what the ``openai`` client raises inside the block (network errors, timeouts, rate
-    limits, API errors) into ``error`` with the reason in words, never the key; ``where``: the endpoint."""
-    import openai
-
-    try:
-        yield
-    except openai.APITimeoutError as exc:
-        raise error(f"request to {where} timed out after {timeout_seconds:g}s") from exc
-    except openai.RateLimitError as exc:
-        raise error(f"rate limited by {where} (HTTP 429)") from exc
-    except openai.AuthenticationError as exc:
-        raise error(f"{where} rejected the API key (HTTP 401)") from exc
-    except openai.APIStatusError as exc:
-        raise error(f"{where} returned HTTP {exc.status_code}") from exc
-    except openai.APIConnectionError as exc:
-        raise error(f"could not connect to {where}") from exc
-    except openai.OpenAIError as exc:
-        raise error(f"{where} failed: {type(exc).__name__}") from exc
 
 
 class LLM(dg.ConfigurableResource):
@@ -76,21 +52,16 @@ class LLM(dg.ConfigurableResource):
                 "endpoint": self.base_url or "the OpenAI API", "timeout_seconds": self.timeout_seconds,
                 "max_retries": self.max_retries}
 
-    def complete(self, messages: list[dict]) -> str:
-        """The model's reply to chat ``messages``; raises LLMUnavailable (with a reason, never the key)
-        when there is no key, or on network errors, timeouts, rate limits and API errors."""
-        if not self.enabled:
-            raise LLMUnavailable(f"{API_KEY_ENV} is not set")
-        import openai
+    def chat(self, messages: list[dict], tools: list[dict] | None = None) -> dict:
+        """One turn: ``{"content", "tool_calls"}`` (openai_chat.chat); raises LLMUnavailable (with a
+        reason, never the key) when there is no key, or on network errors, timeouts and API errors."""
+        return chat(self, messages, tools=tools)
 
-        where = self.base_url or "the OpenAI API"
-        client = openai.OpenAI(api_key=self.api_key, base_url=self.base_url or None,
-                               timeout=self.timeout_seconds, max_retries=self.max_retries)
-        with openai_errors(where, self.timeout_seconds):
-            resp = client.chat.completions.create(model=self.model, messages=messages, temperature=0)
-        content = resp.choices[0].message.content if resp.choices else None
+    def complete(self, messages: list[dict]) -> str:
+        """The model's text reply to chat ``messages``; LLMUnavailable as ``chat``, or when it is empty."""
+        content = self.chat(messages)["content"]
         if not content or not content.strip():
-            raise LLMUnavailable(f"{where} returned an empty answer")
+            raise LLMUnavailable(f"{endpoint(self)} returned an empty answer")
         return content.strip()
 
 

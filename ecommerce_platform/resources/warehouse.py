@@ -37,9 +37,9 @@ from pydantic import PrivateAttr
 
 from ecommerce_platform.resources.lake import Lake
 from ecommerce_platform.resources.sql_dialect import literal
+from ecommerce_platform.schema import CATALOG_PREFIX
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CATALOG_PREFIX = "_catalog/duckdb"
 
 
 def ident(name: str) -> str:
