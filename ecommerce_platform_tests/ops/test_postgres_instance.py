@@ -223,12 +223,11 @@ def _production_env(pg: dict, endpoint: str, bucket: str, prefix: str, task_defi
 
 
 def test_production_instance_on_postgres_and_s3(tmp_path, moto_server):
+    import boto3
     from dagster._core.instance.ref import InstanceRef
     from dagster_aws.ecs import EcsRunLauncher
     from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
-
-    import boto3
 
     home = tmp_path / "dagster_home"
     home.mkdir()
