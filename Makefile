@@ -86,7 +86,8 @@ infra-test:
 lock: install
 	@( echo "# Exact versions of every package the project resolves to (pip freeze), used as constraints by the Makefile."; \
 	   echo "# Regenerate with \`make lock\`."; \
-	   $(BIN)/pip freeze | grep -v -i -E '^(ecommerce-platform|-e |torch==)' ) > requirements.lock
+	   $(BIN)/pip freeze | grep -v -i -E '^(ecommerce-platform|-e |torch==|#)' \
+	   | sed -E 's#^([A-Za-z0-9_.-]+) @ file://.*/[A-Za-z0-9_.]+-([0-9][A-Za-z0-9.]*)-.*[.]whl.*#\1==\2#' ) > requirements.lock
 
 # Start from nothing: the lake, the warehouse, the embedded stream (records and checkpoints), generated
 # data sets and Dagster's run history. Kept: your source files in data/, data/reference/ and the

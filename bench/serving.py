@@ -16,8 +16,9 @@ under concurrent clients, against the CLI's new-process time measured in the sam
    asked once (not in the worker's answer cache: p50 / p95 overall and per question family), then each
    asked again (answered from the cache).
 4. Throughput: ``--clients`` threads, each with its own keep-alive connection, requesting
-   /api/recommend for ``--duration`` seconds: requests/s, errors, p50 / p95 under load. Then the same for
-   a mix (recommend, similar, forecast, ask) for a third of the time.
+   /api/recommend for ``--duration`` seconds: requests/s, errors, p50 / p95 under load. Then, for a third
+   of the time each, a mix (recommend, similar, forecast, and ask answered from the cache), and the
+   questions on a second server started with the answer cache off (every answer computed).
 5. Baseline: the same answers from the CLI, one new process each (`ecommerce recommend --json`, `ecommerce
    ask --json`, `ecommerce similar --json`), ``--cli-runs`` runs each.
 The client runs on the same machine as the server (2 cores shared): figures include its cost.
@@ -359,6 +360,18 @@ def main() -> None:
         r = load_test(base, mix, args.clients, max(5.0, args.duration / 3))
         print(f"  mix recommend/similar/forecast/ask (asks answered from the cache) {r['rps']:7.1f} requests/s   {r['requests']:,} requests, "
               f"{r['errors']} errors {r['statuses'] or ''}  p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms", flush=True)
+
+        if proc is not None:  # questions under load, every answer computed: a second server without the cache
+            port2 = free_port()
+            proc2 = start_server({**env, "ECOMMERCE_SERVE_ANSWER_CACHE_MB": "0"}, port2, args.workers, log_path)
+            try:
+                base2 = f"http://127.0.0.1:{port2}"
+                wait_healthy(base2, proc2)
+                r = load_test(base2, ask_calls, args.clients, max(5.0, args.duration / 3))
+                print(f"  POST /api/ask, answer cache off   {r['rps']:7.1f} requests/s   {r['requests']:,} requests, "
+                      f"{r['errors']} errors {r['statuses'] or ''}  p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms", flush=True)
+            finally:
+                stop_server(proc2)
 
         print(f"\nbaseline: the CLI, a new process per answer ({args.cli_runs} runs each; {load_average()}):")
         print(line("ecommerce recommend --json", cli_times(env, ["recommend", customers[0], "--json"], args.cli_runs)))

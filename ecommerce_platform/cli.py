@@ -71,7 +71,8 @@ def show_settings() -> None:
 
 @main.command("materialize")
 @click.option("--select", default="*", show_default=True,
-              help="Asset selection (e.g. 'clean_parquet*', 'key:sales_dashboard', 'group:analytics').")
+              help="Asset selection (e.g. 'key:clean_parquet+' for it and all downstream, "
+                   "'key:sales_dashboard', 'group:analytics').")
 @click.option("--force", is_flag=True, help="Rebuild even what is up to date (run tag ecommerce/force=true).")
 def materialize(select: str, force: bool) -> None:
     """Land new sources, clean their months and rebuild everything downstream (what `make run` does):

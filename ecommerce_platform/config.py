@@ -86,6 +86,7 @@ class Settings:
     serve_max_concurrency: int = 256  # connections + tasks a worker accepts before answering 503
     serve_access_log: bool = True  # one JSON line per request on stderr
     serve_answer_cache_mb: float = 32.0  # answers kept per worker for questions asked again (0: none)
+    serve_ask_concurrency: int = 2  # answers a worker computes at once (the others queue)
 
     def earliest_ts(self) -> dt.datetime:
         """The earliest plausible invoice time."""
@@ -216,6 +217,7 @@ def load_settings() -> Settings:
         serve_max_concurrency=int(number("ECOMMERCE_SERVE_MAX_CONCURRENCY", 256, 1, 100_000)),
         serve_access_log=flag("ECOMMERCE_SERVE_ACCESS_LOG", True),
         serve_answer_cache_mb=number("ECOMMERCE_SERVE_ANSWER_CACHE_MB", 32.0, 0, 4096),
+        serve_ask_concurrency=int(number("ECOMMERCE_SERVE_ASK_CONCURRENCY", 2, 1, 256)),
         warehouse_engine=engine,
         s3_bucket=bucket,
         s3_prefix=prefix,

@@ -264,6 +264,7 @@ def create_app(settings=None, state: ServingState | None = None) -> FastAPI:  # 
     app.add_middleware(ServingMiddleware, max_body_bytes=settings.serve_max_body_bytes,
                        access=settings.serve_access_log)
     AskRequest = ask_request_model(settings.serve_max_question_chars)  # noqa: N806
+    ask_slots = asyncio.Semaphore(settings.serve_ask_concurrency)
     max_batch = settings.serve_max_batch
 
     # ---------------------------------------------------------------- errors: never a stack trace
@@ -309,7 +310,7 @@ def create_app(settings=None, state: ServingState | None = None) -> FastAPI:  # 
 
     @app.post("/api/ask", tags=["questions"], response_model=Answer, responses=ERRORS,
               summary="Ask the data (ecommerce ask --json)")
-    def ask(request: Request, body: AskRequest) -> Response:  # type: ignore[valid-type]
+    async def ask(request: Request, body: AskRequest) -> Response:  # type: ignore[valid-type]
         from ecommerce_platform.rag.qa import answer_question
 
         backend = served(request, "ask")
@@ -320,9 +321,13 @@ def create_app(settings=None, state: ServingState | None = None) -> FastAPI:  # 
             cached = backend.cache.get(key)
             if cached is not None:
                 return Response(cached, media_type="application/json", headers={"X-Answer-Cache": "hit"})
-        out = answer_question(question, backend.warehouse, backend.retriever, backend.llm,
-                              context=backend.context, offline=body.offline, k=body.top_k,
-                              warn=lambda m: log.warning(m, extra={"fields": {"event": "ask_warning"}}))
+        # at most ECOMMERCE_SERVE_ASK_CONCURRENCY answers computed at once per worker: the others wait their
+        # turn instead of all slowing down together (each DuckDB query already uses every core)
+        async with ask_slots:
+            out = await run_in_threadpool(
+                answer_question, question, backend.warehouse, backend.retriever, backend.llm,
+                context=backend.context, offline=body.offline, k=body.top_k,
+                warn=lambda m: log.warning(m, extra={"fields": {"event": "ask_warning"}}))
         response = json_response({k: out.get(k) for k in CONTRACT})
         if key is not None:
             backend.cache.put(key, response.body)

@@ -368,11 +368,11 @@ class ServingState:
 
 
 def _message(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, (FileNotFoundError, RuntimeError)) and type(exc).__name__ in (
-            "FileNotFoundError", "IndexNotBuilt", "RuntimeError"):
-        return text.splitlines()[0]
-    return f"{type(exc).__name__}: {text.splitlines()[0]}"
+    """One line for /api/health: the platform's own 'not published' errors as they are (they say what to
+    materialize), anything else with its type."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    plain = type(exc) in (FileNotFoundError, RuntimeError) or type(exc).__name__ == "IndexNotBuilt"
+    return text if plain else f"{type(exc).__name__}: {text}"
 
 
 def _short(info: dict) -> dict:

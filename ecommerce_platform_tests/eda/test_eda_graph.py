@@ -108,7 +108,7 @@ def test_eda_money_equals_the_views_to_the_penny(eda_lake):
     assert list(series["sale_date"]) == [d.strftime("%Y-%m-%d") for d in pd.to_datetime(views_daily["sale_date"])]
     for col in ("gross_sales", "returns_value", "net_revenue"):
         assert [pence(v) for v in series[col]] == [pence(v) for v in views_daily[col]], col
-    assert sum(pence(v) for v in series["net_revenue"]) == pence(kpis["net_revenue"]) == 977_131_816
+    assert sum(pence(v) for v in series["net_revenue"]) == pence(kpis["net_revenue"]) == 976_995_983
 
     # the quality report's money: totals and months
     data = json.loads((data_dir / "lake" / "reports" / "data_quality.json").read_text())
