@@ -148,3 +148,51 @@ def files_exist(lake, *keys: str) -> Callable[[], bool]:  # noqa: ANN001
 
 def module_path(module_file: str) -> Path:
     return Path(module_file).resolve().parent
+
+
+# ------------------------------------------------------------------------------------------ checks
+CHECK_INPUTS = "check_inputs"  # check metadata: a fingerprint of everything the verdict was computed from
+
+
+def check_fingerprint(context, *parts: object) -> str:  # noqa: ANN001 - AssetCheckExecutionContext
+    """A fingerprint of what a check judges: the check, the current data versions of its asset and of the
+    asset's parents (from Dagster), and ``parts`` (the check's code version, the files it reads)."""
+    check_key = context.check_specs[0].key
+    asset = check_key.asset_key
+    graph = context.op_execution_context.job_def.asset_layer.asset_graph
+    parents = sorted(graph.get(asset).parent_keys, key=lambda k: k.to_user_string()) if graph.has(asset) else []
+    versions = input_versions(context, [asset, *parents])
+    return data_version(check_key.to_user_string(), versions, *parts).value
+
+
+def passed_before(context, fingerprint: str) -> dg.AssetCheckResult | None:  # noqa: ANN001
+    """The check's last passing result reported again when it was computed from exactly the same inputs
+    (``check_fingerprint``): judging the same model on the same data again gives the same verdict, so an
+    expensive recount runs once per change, not once per run. None when anything changed, when the last
+    evaluation did not pass, or when the run is forced (``ecommerce/force``)."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    if forced(context):
+        return None
+    check_key = context.check_specs[0].key
+    history = context.instance.event_log_storage.get_asset_check_execution_history(
+        check_key, limit=1, status={AssetCheckExecutionRecordStatus.SUCCEEDED})
+    event = history[0].event if history else None
+    evaluation = event.dagster_event.event_specific_data if event is not None and event.dagster_event else None
+    if evaluation is None or not getattr(evaluation, "passed", False):
+        return None
+    metadata = dict(evaluation.metadata)
+    previous = metadata.get(CHECK_INPUTS)
+    if previous is None or previous.value != fingerprint:
+        return None
+    metadata[REUSED] = dg.MetadataValue.bool(True)
+    context.log.info(f"{check_key.name}: passed on these same inputs in run {history[0].run_id}: verdict reused")
+    return dg.AssetCheckResult(passed=True, metadata=metadata, description=evaluation.description)
+
+
+def with_fingerprint(result: dg.AssetCheckResult, fingerprint: str) -> dg.AssetCheckResult:
+    """``result`` with the fingerprint of its inputs in its metadata (what ``passed_before`` compares)."""
+    metadata = {**(result.metadata or {}), CHECK_INPUTS: dg.MetadataValue.text(fingerprint)}
+    return dg.AssetCheckResult(passed=result.passed, severity=result.severity, metadata=metadata,
+                               description=result.description, asset_key=result.asset_key,
+                               check_name=result.check_name)

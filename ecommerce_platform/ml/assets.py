@@ -19,8 +19,18 @@ from ecommerce_platform.ml import contract as C
 from ecommerce_platform.ml import runs
 from ecommerce_platform.ml.features import CUSTOMER_FEATURES, INVOICE_FEATURES, USER_ITEM_INTERACTIONS, FeatureTable
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
-from ecommerce_platform.recompute import code_version, config_defaults, data_version, files_exist, previous_if_fresh
+from ecommerce_platform.recompute import (
+    check_fingerprint,
+    code_version,
+    config_defaults,
+    data_version,
+    files_exist,
+    passed_before,
+    previous_if_fresh,
+    with_fingerprint,
+)
 from ecommerce_platform.resources.warehouse import Warehouse
+from ecommerce_platform.schema import CLEAN_PREFIX
 
 PACKAGE = "ecommerce_platform.ml"
 PREVIEW_ROWS = 5
@@ -230,21 +240,27 @@ def _never_run(name: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False, metadata={"problem": f"{name} has no run recorded in the lake"})
 
 
-def _model_check(model: str, module: str, description: str):  # noqa: ANN202
+def _model_check(model: str, module: str, description: str, reads: tuple[str, ...]):  # noqa: ANN202
     """Declares the blocking check of model asset ``model``, whose code is ml/<module>.py. The decorated
     function ``(warehouse, module, record)`` judges the run record; when there is none to judge it is
-    not called: no run recorded fails the check, too little data for a model warns."""
+    not called: no run recorded fails the check, too little data for a model warns. ``reads``: the lake
+    prefixes of the tables the judge reads (with the model's files, what its verdict depends on)."""
 
     def declare(judge):  # noqa: ANN001, ANN202
         @dg.asset_check(asset=model, name=judge.__name__, blocking=True, description=description)
-        def check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        def check(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
             code = importlib.import_module(f"{PACKAGE}.{module}")
             record = runs.read_record(warehouse.lake, code.MODEL_PREFIX)
             if record is None:
                 return _never_run(model)
             if record["status"] == runs.INSUFFICIENT:
                 return _insufficient(record)
-            return judge(warehouse, code, record)
+            # the recount is the expensive part: once per change of the model, its record, its files or
+            # its inputs, not once per run
+            fingerprint = check_fingerprint(
+                context, code_version(PACKAGE, "assets.py", "contract.py", "runs.py", f"{module}.py"), record,
+                {p: warehouse.lake.list_versions(p) for p in (code.MODEL_PREFIX, *reads)})
+            return passed_before(context, fingerprint) or with_fingerprint(judge(warehouse, code, record), fingerprint)
 
         return check
 
@@ -271,7 +287,7 @@ def _verdict_check(record: dict, served: str | None, verdict: str, reasons: list
 
 
 @_model_check(
-    "classifier", "classifier",
+    "classifier", "classifier", reads=(INVOICE_FEATURES.prefix,),
     description=f"Recomputed from the published model and invoice_features: its test ROC-AUC beats the strongest "
     f"baseline (refit on the same split) + {C.MIN_AUC_MARGIN}, the {C.CONFIDENCE:.0%} DeLong interval of the "
     f"difference above 0, and is < {C.LEAK_AUC}; the served model is this run's. Warns when the test set is too "
@@ -353,7 +369,7 @@ def segments(context: dg.AssetExecutionContext, config: SegmentsConfig, warehous
 
 
 @_model_check(
-    "segments", "segments",
+    "segments", "segments", reads=(CUSTOMER_FEATURES.prefix,),
     description="Counted again from the published tables: every customer of customer_features has exactly "
     "one named segment, only customers with net spend are clustered; warns when there are too few customers",
 )
@@ -478,7 +494,7 @@ def als_model(context: dg.AssetExecutionContext, config: ALSConfig, warehouse: W
 
 
 @_model_check(
-    "als_model", "recommender",
+    "als_model", "recommender", reads=(USER_ITEM_INTERACTIONS.prefix,),
     description=f"Counted again from user_item_interactions: in both modes, on the global time cut and on each "
     f"customer's last invoice, precision@{C.K} beats {C.MIN_LIFT} x the strongest baseline (popularity, recent "
     f"popularity, item-kNN, repeat-most-bought), the {C.CONFIDENCE:.0%} bootstrap interval of the difference "
@@ -583,7 +599,7 @@ def sales_forecast(context: dg.AssetExecutionContext, config: SalesForecastConfi
 
 
 @_model_check(
-    "sales_forecast", "forecast",
+    "sales_forecast", "forecast", reads=(CLEAN_PREFIX,),
     description=f"Counted again from daily_sales / daily_sales_by_country and the run's published backtest: the "
     f"model's daily WAPE one week ahead beats seasonal naive's on the total (the {C.CONFIDENCE:.0%} interval of the "
     "difference, resampling backtest weeks, above 0) and is confidently worse on no country; the table serves "

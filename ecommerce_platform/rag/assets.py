@@ -13,7 +13,15 @@ from ecommerce_platform.metadata_tables import column_schema, records_table
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
 from ecommerce_platform.rag.index import MIN_EVAL_QUESTIONS, MIN_HIT_AT_1, MIN_HIT_AT_5
 from ecommerce_platform.rag.knowledge import KNOWLEDGE_COLUMNS, KNOWLEDGE_PREFIX, KNOWLEDGE_TABLE
-from ecommerce_platform.recompute import code_version, data_version, files_exist, previous_if_fresh
+from ecommerce_platform.recompute import (
+    check_fingerprint,
+    code_version,
+    data_version,
+    files_exist,
+    passed_before,
+    previous_if_fresh,
+    with_fingerprint,
+)
 from ecommerce_platform.resources.embeddings import Embeddings, model_version
 from ecommerce_platform.resources.warehouse import Warehouse
 
@@ -279,13 +287,28 @@ def _qa_metadata(md: dict) -> dict:
     "refusal, lookup hit@1 >= 0.97, >= 150 questions), and every 10th question asked again gives the same "
     "verdict; warns when there was no index to evaluate",
 )
-def qa_evaluation_meets_targets(warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
-    from ecommerce_platform.rag.qa_evaluation import QA_LAST_RUN, recheck
+def qa_evaluation_meets_targets(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                                embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.qa_evaluation import QA_LAST_RUN
 
     lake = warehouse.lake
     if not lake.exists(QA_LAST_RUN):
         return dg.AssetCheckResult(passed=False, metadata={"problem": "qa_evaluation has recorded no evaluation"})
-    report = json.loads(lake.get_text(QA_LAST_RUN))
+    text = lake.get_text(QA_LAST_RUN)
+    # asking questions again is the expensive part: once per change of the evaluation, the code or the
+    # inputs (the index, the views, the clean table: the asset's parents), not once per run
+    from ecommerce_platform.rag.index import INDEX_PREFIX
+    from ecommerce_platform.schema import CLEAN_PREFIX
+
+    fingerprint = check_fingerprint(context, code_version(PACKAGE, *QA_FILES, params={"model": model_version()}),
+                                    text, {p: lake.list_versions(p) for p in (INDEX_PREFIX, KNOWLEDGE_PREFIX, CLEAN_PREFIX)})
+    return passed_before(context, fingerprint) or with_fingerprint(
+        _judge_qa_evaluation(json.loads(text), warehouse, embeddings), fingerprint)
+
+
+def _judge_qa_evaluation(report: dict, warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.qa_evaluation import recheck
+
     if report.get("status") == "insufficient_data":
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={
             "status": "insufficient_data", "missing": dg.MetadataValue.json(report.get("missing")),

@@ -350,6 +350,39 @@ def test_classifier_run_below_its_baseline_serves_nothing_new(platform):
     assert after.exit_code == 0 and json.loads(after.output)["model_run_id"] == served_id
 
 
+def test_a_passing_verdict_is_reused_only_while_nothing_it_judged_changed(platform):
+    """The classifier's recount runs once per change: asked again with nothing changed, the check reports
+    its previous pass (saying so); when the table it judges changes, even behind Dagster's back, it counts
+    again, and fails when the served model no longer beats the baseline there; a forced run counts again."""
+    from ecommerce_platform.ml.assets import classifier, classifier_beats_baseline
+    from ecommerce_platform.recompute import REUSED
+
+    _, resources, instance = platform
+    wh = resources["warehouse"]
+    publish_table(wh, "invoice_features", "features/invoice_features", crafted_invoices("interaction"), INVOICE_COLUMNS)
+    good = dg.materialize([classifier, classifier_beats_baseline], resources=resources, instance=instance)
+    first = checks(good)["classifier_beats_baseline"]
+    assert first.passed and REUSED not in first.metadata
+
+    def check_alone(**kw) -> dg.AssetCheckEvaluation:  # noqa: ANN003
+        result = dg.materialize([classifier, classifier_beats_baseline], resources=resources, instance=instance,
+                                selection=dg.AssetSelection.checks(classifier_beats_baseline), raise_on_error=False, **kw)
+        return checks(result)["classifier_beats_baseline"]
+
+    again = check_alone()
+    assert again.passed and again.metadata[REUSED].value is True
+    assert again.metadata["recounted_roc_auc"] == first.metadata["recounted_roc_auc"]
+    forced = check_alone(tags=FORCE)
+    assert forced.passed and REUSED not in forced.metadata
+
+    # the features change outside Dagster: the served model is judged again, on what is there now
+    publish_table(wh, "invoice_features", "features/invoice_features", crafted_invoices("baseline_only", seed=1),
+                  INVOICE_COLUMNS)
+    changed = check_alone()
+    assert REUSED not in changed.metadata
+    assert not changed.passed and changed.severity == dg.AssetCheckSeverity.ERROR
+
+
 @pytest.mark.graph  # the good run trains on the reference data set's purchases (~1 min)
 def test_recommender_run_without_lift_serves_nothing_new(platform, reference_interactions):
     from ecommerce_platform.cli import main

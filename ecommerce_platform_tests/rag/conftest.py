@@ -131,3 +131,20 @@ def tiny_warehouse(tmp_path, rows, knowledge: bool = True):  # noqa: ANN001, ANN
     if knowledge:
         build_knowledge(wh)
     return lake, wh, tx
+
+
+def run_check(check, asset, resources: dict, instance=None):  # noqa: ANN001, ANN201
+    """The asset check ``check`` of ``asset`` executed alone by Dagster (as a run selecting only it), on
+    ``instance`` (a new ephemeral one by default): its AssetCheckEvaluation."""
+    import dagster as dg
+
+    def run(inst):  # noqa: ANN001, ANN202
+        result = dg.materialize([asset, check], resources=resources, instance=inst,
+                                selection=dg.AssetSelection.checks(check), raise_on_error=False)
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    if instance is not None:
+        return run(instance)
+    with dg.DagsterInstance.ephemeral() as inst:
+        return run(inst)

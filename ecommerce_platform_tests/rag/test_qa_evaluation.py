@@ -95,20 +95,22 @@ def test_invented_figures_in_a_refusal_are_caught():
 
 
 def test_the_check_fails_on_a_crafted_evaluation_and_warns_without_one(tiny, embeddings):
-    from ecommerce_platform.rag.assets import qa_evaluation_meets_targets
+    from ecommerce_platform.rag.assets import qa_evaluation, qa_evaluation_meets_targets
+    from ecommerce_platform_tests.rag.conftest import run_check
 
     lake, wh = tiny
+    resources = {"warehouse": wh, "embeddings": embeddings}
     crafted = E.evaluate(wh, None, questions=QUESTIONS, answer_fn=old_behaviour)
     lake.put_text(E.QA_LAST_RUN, json.dumps(crafted))
-    result = qa_evaluation_meets_targets(warehouse=wh, embeddings=embeddings)
+    result = run_check(qa_evaluation_meets_targets, qa_evaluation, resources)
     failures = result.metadata["failures"].value
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert any("analytic_accuracy" in f for f in failures) and any("questions <" in f for f in failures)
     lake.put_text(E.QA_LAST_RUN, json.dumps({"status": "insufficient_data", "missing": {"x": 1}, "message": "m"}))
-    warn = qa_evaluation_meets_targets(warehouse=wh, embeddings=embeddings)
+    warn = run_check(qa_evaluation_meets_targets, qa_evaluation, resources)
     assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
     lake.delete_prefix("rag/qa_evaluation")
-    assert not qa_evaluation_meets_targets(warehouse=wh, embeddings=embeddings).passed
+    assert not run_check(qa_evaluation_meets_targets, qa_evaluation, resources).passed
 
 
 def test_on_data_the_questions_are_not_about_it_is_insufficient_and_publishes_nothing(tmp_path, embeddings):

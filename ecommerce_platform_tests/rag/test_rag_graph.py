@@ -433,10 +433,11 @@ def test_qa_evaluation_check_fails_on_a_crafted_evaluation_and_nothing_is_publis
     """The last evaluation tampered with (a fifth of the analytic answers judged wrong, its summary left
     saying otherwise): the blocking check recounts, asks every 10th question again, and FAILS; the
     published report (the last one that met the targets) is not replaced by it."""
-    from ecommerce_platform.rag.assets import qa_evaluation_meets_targets
+    from ecommerce_platform.rag.assets import qa_evaluation, qa_evaluation_meets_targets
     from ecommerce_platform.rag.qa_evaluation import QA_LAST_RUN, QA_REPORT
+    from ecommerce_platform_tests.rag.conftest import run_check
 
-    data_dir, resources, _, _ = rag_run
+    data_dir, resources, _, instance = rag_run
     lake = resources["warehouse"].lake
     published = lake.get_bytes(QA_REPORT)
     last = json.loads(lake.get_text(QA_LAST_RUN))
@@ -447,7 +448,9 @@ def test_qa_evaluation_check_fails_on_a_crafted_evaluation_and_nothing_is_publis
                               for i, r in enumerate(last["results"])]
         lake.put_text(QA_LAST_RUN, json.dumps(crafted))
         with platform_environment(data_dir):
-            result = qa_evaluation_meets_targets(warehouse=resources["warehouse"], embeddings=resources["embeddings"])
+            # on the instance where it passed on the untampered evaluation: the verdict is not reused
+            result = run_check(qa_evaluation_meets_targets, qa_evaluation, resources, instance)
+        assert "reused_previous_output" not in result.metadata
         failures = result.metadata["failures"].value
         assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
         assert any(f.startswith("analytic_accuracy 0.") and "< 0.9" in f for f in failures), failures

@@ -10,9 +10,9 @@ from ecommerce_platform_tests.ml.conftest import publish_table
 
 @pytest.mark.parametrize("name", ["basket_ids.sql", "half_pairs.sql", "product_knowledge.sql", "sales_by_product.sql"])
 def test_sql_is_trino_portable(name):
-    from ecommerce_platform.rag.knowledge import read_template
-
     import re
+
+    from ecommerce_platform.rag.knowledge import read_template
 
     sql = read_template(name)  # placeholders filled (values as literals)
     code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
