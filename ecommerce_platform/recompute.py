@@ -76,14 +76,24 @@ def stale_resolver(instance: dg.DagsterInstance, graph):  # noqa: ANN001, ANN201
     return CachingStaleStatusResolver(instance=instance, asset_graph=graph, loading_context=view)
 
 
+def _graph(context):  # noqa: ANN001, ANN202
+    try:
+        return context.repository_def.asset_graph
+    except Exception:  # noqa: BLE001 - a job executed on its own: its asset layer holds the whole graph
+        return context.job_def.asset_layer.asset_graph
+
+
 def stale_status(context, key: dg.AssetKey, partition_key: str | None = None):  # noqa: ANN001
     """Dagster's verdict on ``key`` (FRESH, STALE or MISSING), with its causes."""
-    try:
-        graph = context.repository_def.asset_graph
-    except Exception:  # noqa: BLE001 - a job executed on its own: its asset layer holds the whole graph
-        graph = context.job_def.asset_layer.asset_graph
-    resolver = stale_resolver(context.instance, graph)
+    resolver = stale_resolver(context.instance, _graph(context))
     return resolver.get_status(key, partition_key), resolver.get_stale_causes(key, partition_key)
+
+
+def fresh_partitions(context, key: dg.AssetKey, partition_keys: Iterable[str]) -> set[str]:  # noqa: ANN001
+    """The partitions of ``key`` that Dagster says are FRESH, from one resolver (asked before anything in
+    the step is materialized, so that its cache holds)."""
+    resolver = stale_resolver(context.instance, _graph(context))
+    return {pk for pk in partition_keys if resolver.get_status(key, pk).name == "FRESH"}
 
 
 def _latest_event(context, key: dg.AssetKey, partition_key: str | None):  # noqa: ANN001

@@ -8,7 +8,7 @@ import dagster as dg
 
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
 from ecommerce_platform.partitions import INVOICE_MONTHS, SINGLE_RUN
-from ecommerce_platform.recompute import code_version, forced, stale_status
+from ecommerce_platform.recompute import code_version, forced, fresh_partitions
 from ecommerce_platform.resources.warehouse import Warehouse
 from ecommerce_platform.schema import (
     CLEAN_COLUMNS,
@@ -86,9 +86,9 @@ def clean_zone(context: dg.AssetExecutionContext, warehouse: Warehouse):
     lake = warehouse.lake
     months = list(context.partition_keys)
     previous = month_results(lake)
-    stale = months if forced(context) else [
-        m for m in months
-        if m not in previous or stale_status(context, dg.AssetKey("clean_parquet"), m)[0].name != "FRESH"]
+    fresh = set() if forced(context) else fresh_partitions(context, dg.AssetKey("clean_parquet"),
+                                                           [m for m in months if m in previous])
+    stale = [m for m in months if m not in fresh]
     if stale:
         context.log.info(f"cleaning {len(stale)} of {len(months)} months: {', '.join(stale)}")
         result = run_clean(warehouse, stale)

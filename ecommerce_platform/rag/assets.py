@@ -99,13 +99,15 @@ def product_knowledge_matches_sales(warehouse: Warehouse) -> dg.AssetCheckResult
 
 
 # ------------------------------------------------------------------------------------ faiss_index
+FAISS_FILES = ("index.py", "retrieval.py", "evaluation.py", "knowledge.py", "eval_questions.json")
+
+
 @dg.asset(
     key="faiss_index",
     deps=["product_knowledge"],
     pool=WRITER_POOL,
     kinds={"faiss", "onnx", "python"},
-    code_version=code_version(PACKAGE, "index.py", "retrieval.py", "evaluation.py", "knowledge.py",
-                              "eval_questions.json", params={"model": model_version()}),
+    code_version=code_version(PACKAGE, *FAISS_FILES, params={"model": model_version()}),
     description="FAISS index of per-product chunks embedded with all-MiniLM-L6-v2 (the `embeddings` "
     "resource), metadata as JSON (no pickle); published (what `ecommerce ask` serves) only when retrieval "
     f"evaluation passes: hit@5 >= {MIN_HIT_AT_5}, hit@1 >= {MIN_HIT_AT_1}.",
@@ -163,8 +165,9 @@ def faiss_index(context: dg.AssetExecutionContext, warehouse: Warehouse, embeddi
     f"and generated from product_knowledge) it finds the right product: hit@5 >= {MIN_HIT_AT_5}, hit@1 >= "
     f"{MIN_HIT_AT_1}; warns when there are too few products or questions (< {MIN_EVAL_QUESTIONS})",
 )
-def faiss_index_retrieval_quality(warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
-    from ecommerce_platform.rag.index import INSUFFICIENT, read_record, reevaluate
+def faiss_index_retrieval_quality(context: dg.AssetCheckExecutionContext, warehouse: Warehouse,
+                                  embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.index import INDEX_PREFIX, INSUFFICIENT, read_record
 
     lake = warehouse.lake
     record = read_record(lake)
@@ -175,7 +178,16 @@ def faiss_index_retrieval_quality(warehouse: Warehouse, embeddings: Embeddings) 
             "status": INSUFFICIENT, "missing": dg.MetadataValue.json(record["missing"]),
             "served_build_id": record.get("served_build_id") or "none",
             "message": "too little to build or evaluate an index honestly: nothing new is served"})
-    result = reevaluate(lake, warehouse, embeddings)
+    fingerprint = check_fingerprint(context, code_version(PACKAGE, *FAISS_FILES, params={"model": model_version()}),
+                                    record, {p: lake.list_versions(p) for p in (INDEX_PREFIX, KNOWLEDGE_PREFIX)})
+    return passed_before(context, fingerprint) or with_fingerprint(
+        _judge_retrieval(record, warehouse, embeddings), fingerprint)
+
+
+def _judge_retrieval(record: dict, warehouse: Warehouse, embeddings: Embeddings) -> dg.AssetCheckResult:
+    from ecommerce_platform.rag.index import reevaluate
+
+    result = reevaluate(warehouse.lake, warehouse, embeddings)
     failures = list(result["failures"])
     if result["served_build_id"] != record["build_id"]:
         failures.append(f"the published index ({result['served_build_id'] or 'none'}) is not this build's "
