@@ -133,3 +133,11 @@ def aws_env(moto_server, tmp_path):
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
         yield {"bucket": bucket, "endpoint": moto_server, "data_dir": tmp_path / "data"}
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:  # noqa: ANN001
+    """The random order's seed, printed even with -q (pytest-randomly's own line is in the header -q hides)."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.hasplugin("randomly"):
+        terminalreporter.write_line(f"tests ran in a random order, seed {seed}: rerun this order with "
+                                    f".venv/bin/python -m pytest --randomly-seed={seed}")
