@@ -31,7 +31,6 @@ import contextlib
 import http.client
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -46,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from ecommerce_platform_tests.processes import start_group, stop_group  # noqa: E402 - after sys.path
 
 ASK_MIX = [  # (family, question): used when rag/qa_questions.json is not there
     ("total", "total revenue in 2011"),
@@ -138,23 +139,11 @@ def ask_questions() -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------- the server
 def start_server(env: dict, port: int, workers: int, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "ecommerce_platform.cli", "serve", "--port", str(port),
-                             "--workers", str(workers)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    log.close()
-    return proc
+    return start_group([sys.executable, "-m", "ecommerce_platform.cli", "serve", "--port", str(port),
+                        "--workers", str(workers)], log_path, env=env, cwd=ROOT)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+stop_server = stop_group
 
 
 class Client:

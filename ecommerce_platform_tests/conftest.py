@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from ecommerce_platform_tests.processes import start_group, stop_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The reference data set shipped in the repository (data/reference/README.md): the tests' real data.
@@ -102,17 +102,12 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 def moto_server():
     """moto's server mode on 127.0.0.1 (S3, Glue, Athena, Kinesis over real HTTP); yields its URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    proc = start_group([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], None)
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+        stop_group(proc, grace=10)
 
 
 @pytest.fixture

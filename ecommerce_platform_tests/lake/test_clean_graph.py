@@ -90,7 +90,7 @@ def test_raw_and_clean_on_real_file_then_one_new_month(tmp_path, real_source):
         from ecommerce_platform.definitions import build_definitions as bd
         from ecommerce_platform.runner import rebuild
 
-        land2 = rebuild(instance, bd(layers=("ingestion", "lake")), select="raw_s3", log=lambda _m: None)
+        rebuild(instance, bd(layers=("ingestion", "lake")), select="raw_s3", log=lambda _m: None)
         stale = _stale_months(instance, defs)
         assert {m for m, s in stale.items() if s != "FRESH"} == {"2011-03"}, stale  # what the UI shows
         runs = build_lake(instance)

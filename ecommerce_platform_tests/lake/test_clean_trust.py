@@ -17,8 +17,8 @@ from ecommerce_platform.faults import FAULT_ENV
 from ecommerce_platform.lake import clean as clean_mod
 from ecommerce_platform.lake.clean import ReconciliationError, month_results, run_clean
 from ecommerce_platform_tests.conftest import REPO_ROOT
-from ecommerce_platform_tests.ingestion.test_source_formats import clean_file
 from ecommerce_platform_tests.ingestion.test_hostile_csv import good_rows, write_csv
+from ecommerce_platform_tests.ingestion.test_source_formats import clean_file
 
 
 def _lake_files(lake_dir: Path) -> dict[str, bytes]:

@@ -275,7 +275,6 @@ def test_recommender_modes_similar_support_and_cold_start(tmp_path):
 def test_classifier_on_two_months_says_what_is_missing_and_keeps_the_served_model(tmp_path):
     from ecommerce_platform.ml import runs
     from ecommerce_platform.resources.lake import LocalLake
-
     from ecommerce_platform_tests.ml.test_gates import crafted_invoices
 
     lake = LocalLake(path=str(tmp_path / "lake"))

@@ -2,7 +2,6 @@
 Chromium the way README's "The web UI" says: a sensor turned on, a backfill launched from the lineage
 page; the outcome read back through the UI's GraphQL API and from the lake, screenshots saved."""
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ecommerce_platform_tests.conftest import REPO_ROOT, free_port
+from ecommerce_platform_tests.processes import start_group, stop_group, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.graph]
 
@@ -48,25 +48,13 @@ def _default_sigint():
 
 def _start_dagster_dev(env: dict, log_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        preexec_fn=_default_sigint, start_new_session=True,
-    )
-    log.close()
+    proc = start_group([str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port)],
+                       log_path, env=env, cwd=REPO_ROOT, preexec_fn=_default_sigint)
     return proc, port
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    stop_group(proc, signal.SIGINT)  # dagster dev stops its webserver and daemon on SIGINT
 
 
 def _wait_until_serving(proc: subprocess.Popen, port: int, log_path: Path, timeout: float) -> bool:
@@ -158,8 +146,8 @@ def test_first_run_from_the_ui(dagster_dev, real_source):
             "xpath=ancestor::div[contains(@class,'ListItem_listItem')][1]")
         # the switch is the row's last checkbox, drawn by its label (the input itself is hidden)
         row.locator("input[type=checkbox]").last.locator("xpath=ancestor::label[1]").click()
-        _wait_for(lambda: _sensor_status(port, "source_files_sensor") == "RUNNING", 60, "the sensor to start")
-        landing = _wait_for(lambda: _finished_run(port, "raw_s3_job"), 600, "the landing run")
+        wait_for(lambda: _sensor_status(port, "source_files_sensor") == "RUNNING", 60, "the sensor to start", interval=2)
+        landing = wait_for(lambda: _finished_run(port, "raw_s3_job"), 600, "the landing run", interval=2)
         assert landing["status"] == "SUCCESS", landing
         months = _invoice_months(port)
         expected = _months_in(real_source)
@@ -179,7 +167,7 @@ def test_first_run_from_the_ui(dagster_dev, real_source):
         page.get_by_role("button", name="All", exact=True).click()
         page.get_by_text(f"{len(expected)} partitions", exact=True).first.wait_for(timeout=30_000)
         page.get_by_role("button", name="Launch backfill").click()
-        backfill = _wait_for(lambda: _finished_backfill(port), 900, "the backfill")
+        backfill = wait_for(lambda: _finished_backfill(port), 900, "the backfill", interval=2)
         assert backfill["status"] == "COMPLETED_SUCCESS", backfill
         # one run for all the months (the clean zone's single-run backfill policy)
         assert len(backfill["runs"]) == 1 and backfill["runs"][0]["status"] == "SUCCESS", backfill
@@ -200,16 +188,6 @@ def _months_in(source: Path) -> set[str]:
 
     dates = pd.to_datetime(pd.read_parquet(source, columns=["InvoiceDate"])["InvoiceDate"], errors="coerce")
     return set(dates.dropna().dt.strftime("%Y-%m"))
-
-
-def _wait_for(probe, timeout: float, what: str):  # noqa: ANN001, ANN202
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def _sensor_status(port: int, name: str) -> str:

@@ -6,9 +6,8 @@ the Athena path computes is proven on DuckDB: lake/test_clean_trust.py runs the 
 
 from __future__ import annotations
 
-import os
-
 import datetime as dt
+import os
 import uuid
 
 import boto3

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ecommerce_platform_tests.conftest import REPO_ROOT, free_port, platform_environment
+from ecommerce_platform_tests.processes import start_group, stop_group
 
 SERVED_KEYS = ("sale_lines", "daily_sales", "daily_sales_by_country", "invoice_features", "customer_features",
                "user_item_interactions", "classifier", "als_model", "sales_forecast", "product_knowledge",
@@ -94,17 +94,6 @@ class Server:
         return out
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def running_server(data_dir: Path, log_path: Path, *args: str, ready=None, timeout: float = 240, **env: str):  # noqa: ANN001
     """``ecommerce serve`` on 127.0.0.1 and a free port, as a subprocess in its own process group (stopped
@@ -112,11 +101,8 @@ def running_server(data_dir: Path, log_path: Path, *args: str, ready=None, timeo
     import requests
 
     port = free_port()
-    log = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "ecommerce_platform.cli", "serve", "--host", "127.0.0.1",
-                             "--port", str(port), *args], env=child_env(data_dir, **env), cwd=str(log_path.parent),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    log.close()
+    proc = start_group([sys.executable, "-m", "ecommerce_platform.cli", "serve", "--host", "127.0.0.1",
+                        "--port", str(port), *args], log_path, env=child_env(data_dir, **env), cwd=log_path.parent)
     base = f"http://127.0.0.1:{port}"
     ready = ready or (lambda h: all(m["served"] for m in h["models"].values()))
     try:
@@ -133,7 +119,7 @@ def running_server(data_dir: Path, log_path: Path, *args: str, ready=None, timeo
             time.sleep(0.3)
         yield Server(base, proc, log_path)
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ import requests
 
 from ecommerce_platform_tests.conftest import platform_environment
 from ecommerce_platform_tests.serving.conftest import (
-    cli,
-    cli_json,
     clean_customers,
     clean_stock_codes,
+    cli,
+    cli_json,
     model_dir,
 )
 

@@ -7,25 +7,15 @@ a lake with only a classifier serves what it has, says what it lacks (503 with t
 import json
 import shutil
 import threading
-import time
 
 import pytest
 import requests
 
 from ecommerce_platform_tests.conftest import platform_environment
+from ecommerce_platform_tests.processes import wait_for
 from ecommerce_platform_tests.serving.conftest import cli_json, materialize_served, model_dir, running_server
 
 pytestmark = [pytest.mark.graph, pytest.mark.serving]
-
-
-def wait_for(check, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_a_new_materialization_is_served_without_a_restart(served_lake, tmp_path):
@@ -54,8 +44,9 @@ def test_a_new_materialization_is_served_without_a_restart(served_lake, tmp_path
             new_run = json.loads((model_dir(data_dir, "als_model") / "model.json").read_text())["run_id"]
             assert new_run != old_run
             after = wait_for(lambda: (h := requests.get(f"{srv.base}/api/health", timeout=30).json())
-                             ["models"]["als_model"]["run_id"] == new_run and h, 30, "the new model to be served")
-            wait_for(lambda: any(run == new_run for _, run in seen[-5:]), 10, "a client to get the new model")
+                             ["models"]["als_model"]["run_id"] == new_run and h, 30, "the new model to be served",
+                             interval=0.2)
+            wait_for(lambda: any(run == new_run for _, run in seen[-5:]), 10, "a client to get the new model", interval=0.2)
         finally:
             stop.set()
             thread.join(timeout=60)
@@ -99,6 +90,6 @@ def test_a_partial_lake_is_served_as_far_as_it_goes(served_lake, tmp_path):
         shutil.copytree(model_dir(data_dir, "als_model"), staging)
         staging.rename(model_dir(partial, "als_model"))
         wait_for(lambda: requests.get(f"{srv.base}/api/recommend/14646", timeout=30).status_code == 200, 30,
-                 "the published recommender to be served")
+                 "the published recommender to be served", interval=0.2)
         body = requests.get(f"{srv.base}/api/recommend/14646", params={"n": 4}, timeout=30).json()
         assert body == cli_json(data_dir, "recommend", "14646", "-n", "4", "--json")
