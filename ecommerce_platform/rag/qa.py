@@ -278,12 +278,8 @@ def ranking_sql(q: Query, entity: str, metric: str, n: int, order: str, *, codes
             having.append(render("gross_sales >= {m}", m=MIN_SALES_FOR_RATE))
     column = col if col != "aov" else "avg_order_value"
     direction = "DESC" if order == "desc" else "ASC"
-    body = template("qa_ranking.sql").replace(
-        "ROUND(gross_sales / NULLIF(units_sold, 0), 2) AS avg_price",
-        "ROUND(gross_sales / NULLIF(units_sold, 0), 2) AS avg_price,\n        "
-        "ROUND(gross_sales / NULLIF(orders, 0), 2) AS avg_order_value")
     sql = render(
-        body,
+        template("qa_ranking.sql"),
         lines_filter=lines_filter(q, codes=codes, products_only=entity == "product",
                                   known_customers=entity == "customer",
                                   countries_only=entity == "country" if countries_only is None else countries_only),

@@ -33,7 +33,8 @@ measured AS (
         *,
         ROUND(CAST(units_returned AS DOUBLE) / NULLIF(units_sold, 0), 4) AS unit_return_rate,
         ROUND(returns_value / NULLIF(gross_sales, 0), 4) AS value_return_rate,
-        ROUND(gross_sales / NULLIF(units_sold, 0), 2) AS avg_price
+        ROUND(gross_sales / NULLIF(units_sold, 0), 2) AS avg_price,
+        ROUND(gross_sales / NULLIF(orders, 0), 2) AS avg_order_value
     FROM grouped
 ),
 kept AS (
