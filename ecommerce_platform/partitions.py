@@ -13,7 +13,8 @@
 The mapping from a landed batch to the months it touches is data: the landing counts the lines of each
 month in the batch's canonical copy and reports a new data version for those months only (an
 observation of ``raw_months``). Dagster then sees exactly those clean months as stale; nothing else is
-recomputed.
+recomputed. Inside a stale month, a new batch costs its own lines only: they are added to the month's
+files (lake/clean.py).
 """
 
 from __future__ import annotations

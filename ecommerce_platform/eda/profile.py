@@ -2,7 +2,7 @@
 side with the raw input as the source readers read it (before any rule, validation or deduplication).
 
 Both samples are taken in SQL by the warehouse engine (never a whole table in Python): the clean sample
-orders ``transactions`` by ``line_id`` (an MD5 hash, so a deterministic pseudo-random sample), the raw
+orders ``transactions`` by an MD5 of each row's identity (a deterministic pseudo-random sample), the raw
 sample takes every k-th record of each source from the table ``raw_lines`` that the ingestion layer
 publishes. The report is one self-contained HTML file in the reports zone, with a JSON summary beside
 it (title, sample sizes, alerts) for programs.

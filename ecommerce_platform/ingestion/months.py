@@ -24,6 +24,8 @@ class MonthInputs:
     copies: list[str] = field(default_factory=list)  # keys of canonical copies holding lines of the month
     rows: int = 0  # lines of the month, as the readers counted them
     parts: list[str] = field(default_factory=list)  # identities of the inputs (batch hashes, stream days)
+    part_copies: dict[str, list[str]] = field(default_factory=dict)  # identity -> its copies' keys
+    part_rows: dict[str, int] = field(default_factory=dict)  # identity -> its lines in the month
 
     @property
     def version(self) -> str:
@@ -42,7 +44,10 @@ def month_inputs(lake: Lake) -> dict[str, MonthInputs]:
             m = out.setdefault(month, MonthInputs(month))
             m.copies += copy
             m.rows += int(rows)
-            m.parts.append(f"{identity}:{rows}")
+            part = f"{identity}:{rows}"
+            m.parts.append(part)
+            m.part_copies[part] = list(copy)
+            m.part_rows[part] = int(rows)
 
     for batch in landed_batches(lake):
         add(batch.months, batch.normalized, f"batch:{batch.sha256}")

@@ -8,10 +8,11 @@ import dagster as dg
 
 from ecommerce_platform.operations import ENGINE_TAG, WRITER_POOL
 from ecommerce_platform.partitions import INVOICE_MONTHS, SINGLE_RUN
-from ecommerce_platform.recompute import code_version, forced, fresh_partitions
+from ecommerce_platform.recompute import forced, fresh_partitions
 from ecommerce_platform.resources.warehouse import Warehouse
 from ecommerce_platform.schema import (
     CLEAN_COLUMNS,
+    CLEAN_KEY,
     CLEAN_PARTITIONS,
     CLEAN_PREFIX,
     CLEAN_TABLE,
@@ -52,11 +53,9 @@ def _clean_lineage() -> dg.TableColumnLineage:
 
 
 def _code_version() -> str:
-    from ecommerce_platform.config import load_settings
-    from ecommerce_platform.lake.clean import SQL_FILES, code_params
+    from ecommerce_platform.lake.clean import transform_version
 
-    return code_version(PACKAGE, "clean.py", "rules.py", *(f"sql/{f}" for f in SQL_FILES),
-                        params=code_params(load_settings()))
+    return transform_version()
 
 
 def _specs() -> list[dg.AssetSpec]:
@@ -91,7 +90,7 @@ def clean_zone(context: dg.AssetExecutionContext, warehouse: Warehouse):
     stale = [m for m in months if m not in fresh]
     if stale:
         context.log.info(f"cleaning {len(stale)} of {len(months)} months: {', '.join(stale)}")
-        result = run_clean(warehouse, stale)
+        result = run_clean(warehouse, stale, incremental=not forced(context))
         done = {m.month: m for m in result.months}
         engine_seconds = result.engine_seconds
     else:
@@ -110,10 +109,12 @@ def clean_zone(context: dg.AssetExecutionContext, warehouse: Warehouse):
     per_month = dg.MetadataValue.table(
         records=[dg.TableRecord({"month": r.month, "rows_in": r.rows_in, "clean": r.rows_clean,
                                  "quarantined": r.rows_quarantined, "duplicates": r.rows_duplicate,
-                                 "rebuilt": r.month in done}) for r in rows],
+                                 "rebuilt": r.month in done,
+                                 "how": r.mode if r.month in done else "reused"}) for r in rows],
         schema=dg.TableSchema(columns=[dg.TableColumn("month"), dg.TableColumn("rows_in", "int"),
                                        dg.TableColumn("clean", "int"), dg.TableColumn("quarantined", "int"),
-                                       dg.TableColumn("duplicates", "int"), dg.TableColumn("rebuilt", "bool")]))
+                                       dg.TableColumn("duplicates", "int"), dg.TableColumn("rebuilt", "bool"),
+                                       dg.TableColumn("how")]))
     reasons: dict[str, int] = {}
     for r in rows:
         for reason, n in r.quarantine_by_reason.items():
@@ -128,6 +129,7 @@ def clean_zone(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "dagster/row_count": dg.MetadataValue.int(clean),
             "months": per_month,
             "months_rebuilt": dg.MetadataValue.int(len(done)),
+            "months_appended": dg.MetadataValue.int(sum(1 for m in done.values() if m.mode == "append")),
             "engine_seconds": dg.MetadataValue.float(round(engine_seconds, 3)),
             "engine": warehouse.engine,
             "dagster/uri": dg.MetadataValue.path(lake.uri(CLEAN_PREFIX)),
@@ -201,8 +203,10 @@ def clean_reconciliation(warehouse: Warehouse) -> dg.AssetCheckResult:
         if total != inp.rows:
             unbalanced[month] = {"rows_in": inp.rows, **got, "difference": inp.rows - total}
     orphans = sorted(set(counts) - set(inputs))
+    key = ", ".join(CLEAN_KEY)
     repeated = int(warehouse.query_df(
-        f"SELECT COUNT(*) - COUNT(DISTINCT line_id) AS n FROM {CLEAN_TABLE}").iloc[0]["n"])
+        f"SELECT COALESCE(SUM(n - 1), 0) AS n FROM (SELECT COUNT(*) AS n FROM {CLEAN_TABLE} GROUP BY {key}) AS k"
+    ).iloc[0]["n"])
     passed = not unbalanced and not orphans and repeated == 0
     return dg.AssetCheckResult(passed=bool(passed), metadata={
         "rows_in": sum(i.rows for m, i in inputs.items() if m not in awaiting),
@@ -239,7 +243,7 @@ def clean_schema(warehouse: Warehouse) -> dg.AssetCheckResult:
 @dg.asset_check(asset="clean_parquet", blocking=True, description="Required columns are never null")
 def clean_required_not_null(warehouse: Warehouse) -> dg.AssetCheckResult:
     required = ["invoice_no", "stock_code", "quantity", "invoice_ts", "invoice_date", "unit_price",
-                "country", "line_total", "line_id", "source_lines", "year", "month"]
+                "country", "line_total", "source_lines", "year", "month"]
     sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL) AS {c}" for c in required) + f" FROM {CLEAN_TABLE}"
     row = warehouse.query_df(sql).iloc[0]
     nulls = {c: int(row[c]) for c in required if int(row[c])}

@@ -8,11 +8,19 @@ lines together; ``clean_transactions.sql`` writes the groups (each clean row say
 stands for: ``source_lines``), ``quarantine.sql`` the rejected lines. Only the months of the run are
 replaced, each with one atomic publish.
 
+A month that only gained batches since it was cleaned (the inputs it holds unchanged, the transform the
+same) is not cleaned again: the same SQL runs over the new batches' lines only, and their rows are added
+to the month as new files beside the ones it holds (``Output.append``), once a join with the month's rows
+has shown that no new row is a line the month already holds. If one is, that month is cleaned again whole
+(the line folds into its row). A stream day's copy is rebuilt whole when the day grows, so its months are
+cleaned again whole too; so are all months in a forced run (``incremental=False``).
+
 Every line is accounted for, with counts measured, not derived: ``rows_in`` of a month is what the source
 readers counted when the copies were made (ingestion/months.py); before anything is published the run
 checks that the engine read exactly that many lines and that rows_in = clean rows + quarantined rows +
-duplicates folded (SUM(source_lines) - clean rows, measured on the written files). A month's counts are
-kept in ``clean/_months/<month>.json`` beside its data, with the version of the inputs it was made from.
+duplicates folded (SUM(source_lines) - clean rows, measured on the written files; for an addition: on the
+new files, added to the month's counts). A month's counts are kept in ``clean/_months/<month>.json`` beside
+its data, with the inputs and the version of the transform it was made from.
 
 How the engine runs it is its own business (``Warehouse.shares_intermediates``): Athena materialises
 ``line_groups`` once and reads it for the clean output and the reconciliation; DuckDB streams each
@@ -36,6 +44,7 @@ from ecommerce_platform.resources.sql_dialect import Sql, literal, read_sql, ren
 from ecommerce_platform.resources.warehouse import Output, Warehouse
 from ecommerce_platform.schema import (
     CLEAN_COLUMNS,
+    CLEAN_KEY,
     CLEAN_PARTITIONS,
     CLEAN_PREFIX,
     CLEAN_TABLE,
@@ -75,6 +84,9 @@ class MonthResult:
     rows_duplicate: int
     quarantine_by_reason: dict[str, int] = field(default_factory=dict)
     cleaned_at: str = ""
+    parts: list[str] = field(default_factory=list)  # the inputs it holds (MonthInputs.parts)
+    code: str = ""  # the transform's version it was made with (transform_version)
+    mode: str = "full"  # how the last run made it: "full" (cleaned again) or "append" (new batches added)
 
     @property
     def balanced(self) -> bool:
@@ -158,24 +170,48 @@ def code_params(settings: Settings) -> dict:
             "non_products": [list(NON_PRODUCT_CODES), list(NON_PRODUCT_PREFIXES)]}
 
 
-def run_clean(warehouse: Warehouse, months: list[str] | None = None, settings: Settings | None = None) -> CleanResult:
-    """Clean the given invoice months (all months the raw zone holds when None)."""
+def transform_version(settings: Settings | None = None) -> str:
+    """The version of the transform: its code, its SQL and the rules' parameters (the asset's code version)."""
+    from ecommerce_platform.recompute import code_version
+
+    return code_version(SQL_PACKAGE, "clean.py", "rules.py", *(f"sql/{f}" for f in SQL_FILES),
+                        params=code_params(settings or load_settings()))
+
+
+def run_clean(warehouse: Warehouse, months: list[str] | None = None, settings: Settings | None = None,
+              incremental: bool = True) -> CleanResult:
+    """Clean the given invoice months (all months the raw zone holds when None).
+
+    A month whose inputs only grew since it was cleaned (new batches landed; the ones it holds unchanged,
+    the transform the same) is cleaned incrementally when ``incremental``: only the new lines are read,
+    typed and folded, and their rows are added to the month beside the ones it holds, provided that none
+    of them is already there (an exact duplicate of a clean row must fold into that row: such a month,
+    like any other, is cleaned again whole)."""
     settings = settings or load_settings()
     lake = warehouse.lake
     available = month_inputs(lake)
     months = sorted(available) if months is None else sorted(set(months))
     if not available:
         raise NoSourceDataError("no source data in the raw zone: materialize raw_s3 first")
-    inputs = [available[m] for m in months if m in available]
+    version = transform_version(settings)
     t0 = time.perf_counter()
     results: dict[str, MonthResult] = {
         m: MonthResult(month=m, version=available[m].version if m in available else "", rows_in=0, rows_clean=0,
-                       rows_quarantined=0, rows_duplicate=0) for m in months}
+                       rows_quarantined=0, rows_duplicate=0, parts=list(available[m].parts) if m in available else [],
+                       code=version) for m in months}
     rows_read = 0
+    growing = _grown_months(lake, available, months, version) if incremental else {}
+    if growing:
+        added, rows = _append(warehouse, growing, settings, results)
+        rows_read += rows
+    else:
+        added = set()
+    full = [m for m in months if m not in added]
+    inputs = [available[m] for m in full if m in available]
     if inputs:
-        rows_read = _transform(warehouse, inputs, months, settings, results)
+        rows_read += _transform(warehouse, inputs, full, settings, results)
     else:  # the months hold no lines any more: their outputs go
-        for m in months:
+        for m in full:
             part = clean_part(m)
             if part:
                 lake.delete_prefix(f"{CLEAN_PREFIX}/{part}")
@@ -188,6 +224,104 @@ def run_clean(warehouse: Warehouse, months: list[str] | None = None, settings: S
     register_tables(warehouse)
     return CleanResult(months=[results[m] for m in months], engine_seconds=round(time.perf_counter() - t0, 3),
                        rows_read=rows_read)
+
+
+def _grown_months(lake, available: dict[str, MonthInputs], months: list[str], version: str) -> dict:  # noqa: ANN001
+    """The months whose inputs only grew since they were cleaned by this version of the transform:
+    month -> (its record, the new inputs' lines as a MonthInputs)."""
+    previous = month_results(lake)
+    out = {}
+    for m in months:
+        prev, cur = previous.get(m), available.get(m)
+        if prev is None or cur is None or prev.code != version or not prev.parts or not prev.balanced:
+            continue
+        old, now = set(prev.parts), set(cur.parts)
+        if not old < now:
+            continue
+        new = sorted(now - old)
+        out[m] = (prev, MonthInputs(m, copies=sorted({k for p in new for k in cur.part_copies[p]}),
+                                    rows=sum(cur.part_rows[p] for p in new), parts=new))
+    return out
+
+
+def _same_line(a: str, b: str) -> str:
+    """Two clean rows are the same line: equal in every column of schema.CLEAN_KEY (nulls equal)."""
+    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" if c in ("description", "customer_id")
+                        else f"{a}.{c} = {b}.{c}" for c in CLEAN_KEY)
+
+
+def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: dict[str, MonthResult]) -> tuple[set, int]:
+    """Add the new lines of the growing months to the clean zone (see run_clean). Returns the months done
+    this way and the lines read; the others are left to the full transform."""
+    lake = warehouse.lake
+    new_inputs = [inp for _, inp in growing.values()]
+    typed = f"({typed_lines_sql(copies_relation(warehouse, new_inputs), settings)})"
+    new_rows = f"({render_file('clean_transactions.sql', typed, '(' + render_file('line_groups.sql', typed) + ')')})"
+    # the new rows that are lines the month already holds: their months are cleaned again whole
+    held = [k for m in growing if clean_part(m) for k in lake.list(f"{CLEAN_PREFIX}/{clean_part(m)}")
+            if k.endswith(".parquet")]
+    overlap: set[str] = set()
+    if held:
+        existing = warehouse.external_relation(
+            "clean_held", held, {c: t for c, t, _ in CLEAN_COLUMNS}, location=CLEAN_PREFIX)
+        seen = warehouse.query_df(
+            f"SELECT n.year, n.month, COUNT(*) AS n FROM {new_rows} AS n JOIN {existing} AS e "
+            f"ON {_same_line('n', 'e')} GROUP BY n.year, n.month")
+        overlap = {f"{int(r['year']):04d}-{int(r['month']):02d}" for r in seen.to_dict("records")}
+    months = sorted(m for m in growing if m not in overlap)
+    if not months:
+        return set(), 0
+    inputs = [growing[m][1] for m in months]
+    typed = f"({typed_lines_sql(copies_relation(warehouse, inputs), settings)})"
+    groups = f"({render_file('line_groups.sql', typed)})"
+    clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
+    quarantine_cols = ", ".join(c for c, _, _ in (*QUARANTINE_COLUMNS, *QUARANTINE_PARTITIONS))
+    expected = {i.month: i.rows for i in inputs}
+    read_sql_ = f"SELECT partition_month AS month, COUNT(*) AS n FROM ({copies_relation(warehouse, inputs)}) AS r GROUP BY 1"
+
+    def account(counts, stats, measures) -> None:  # noqa: ANN001
+        crash_point("clean:staged")
+        read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
+        if read != expected:
+            raise ReconciliationError(f"the engine read {read} new lines per month, the source readers counted {expected}")
+        measured = _measured(*measures)
+        problems = []
+        for month, rows in expected.items():
+            got = measured.get(month, {"rows_clean": 0, "rows_quarantined": 0, "rows_duplicate": 0, "reasons": {}})
+            if got["rows_clean"] + got["rows_quarantined"] + got["rows_duplicate"] != rows:
+                problems.append(f"{month}: {rows:,} new lines, {got['rows_clean']:,} clean + "
+                                f"{got['rows_quarantined']:,} quarantined + {got['rows_duplicate']:,} duplicates")
+            prev = growing[month][0]
+            r = results[month]
+            r.rows_in = prev.rows_in + rows
+            r.rows_clean = prev.rows_clean + got["rows_clean"]
+            r.rows_quarantined = prev.rows_quarantined + got["rows_quarantined"]
+            r.rows_duplicate = prev.rows_duplicate + got["rows_duplicate"]
+            reasons = dict(prev.quarantine_by_reason)
+            for reason, n in got["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + n
+            r.quarantine_by_reason, r.mode = reasons, "append"
+        extra = sorted(set(measured) - set(expected))
+        if extra:
+            problems.append(f"rows written for months the run was not given: {extra}")
+        if problems:
+            raise ReconciliationError("new lines not accounted for, nothing was published: " + "; ".join(problems))
+
+    warehouse.run_transform(
+        temps=[],
+        outputs=[
+            Output(f"SELECT {clean_cols} FROM ({render_file('clean_transactions.sql', typed, groups)}) AS c",
+                   CLEAN_PREFIX, ("year", "month"), [p for p in (clean_part(m) for m in months) if p],
+                   measure=CLEAN_MEASURE, append=True),
+            Output(f"SELECT {quarantine_cols} FROM ({render_file('quarantine.sql', typed, groups)}) AS q",
+                   QUARANTINE_PREFIX, ("partition_month",), [quarantine_part(m) for m in months],
+                   measure=QUARANTINE_MEASURE, append=True),
+        ],
+        stats_sql=(read_sql_,),
+        push_filters=False,
+        validate=account,
+    )
+    return set(months), sum(expected.values())
 
 
 def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str], settings: Settings,

@@ -108,6 +108,11 @@ class Lake(dg.ConfigurableResource, ABC):
     def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:
         """Replace everything under ``final_prefix`` with what is under ``staging_prefix``."""
 
+    @abstractmethod
+    def add_to_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        """Add the objects under ``staging_prefix`` to ``final_prefix`` beside the ones it holds (each under
+        a name of its own: nothing there is replaced)."""
+
     def staging_prefix(self, final_prefix: str) -> str:
         """A new staging prefix beside ``final_prefix``, named after its writer; debris of writers that are
         gone is swept first."""
@@ -233,6 +238,21 @@ class LocalLake(Lake):
         if parent.name == "_staging" and parent.exists() and not any(parent.iterdir()):
             parent.rmdir()  # the last staging folder gone: leave no empty _staging behind
         return n
+
+    def add_to_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        # one atomic publish still: the folder is staged again with hard links to the files it holds, plus
+        # the new ones, and replaces the old folder in one rename (readers never see half of an addition)
+        src, dst = self._p(staging_prefix), self._p(final_prefix)
+        if dst.is_dir():
+            tag = uuid.uuid4().hex[:8]
+            for f in [f for f in src.rglob("*") if f.is_file()]:
+                os.replace(f, f.with_name(f"add-{tag}-{f.name}"))
+            for f in dst.rglob("*"):
+                if f.is_file() and not f.name.startswith("."):
+                    target = src / f.relative_to(dst)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(f, target)
+        self.publish_prefix(staging_prefix, final_prefix)
 
     def publish_prefix(self, staging_prefix: str, final_prefix: str) -> None:
         src, dst = self._p(staging_prefix), self._p(final_prefix)
@@ -376,6 +396,17 @@ class S3Lake(Lake):
                 Bucket=self.bucket,
                 Delete={"Objects": [{"Key": k} for k in stale[i : i + 1000]], "Quiet": True},
             )
+        self.delete_prefix(staging_prefix)
+
+    def add_to_prefix(self, staging_prefix: str, final_prefix: str) -> None:
+        client = self._client()
+        src_full = self._k(staging_prefix).rstrip("/") + "/"
+        dst_full = self._k(final_prefix).rstrip("/") + "/"
+        tag = uuid.uuid4().hex[:8]
+        for key in self._list_full(staging_prefix):
+            head, _, name = key[len(src_full):].rpartition("/")
+            target = dst_full + (f"{head}/" if head else "") + f"add-{tag}-{name}"
+            client.copy_object(Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": key})
         self.delete_prefix(staging_prefix)
 
     def configure_duckdb(self, con) -> None:  # noqa: ANN001

@@ -61,13 +61,16 @@ class Output:
     """One output of a transform: its SELECT, the lake prefix it is published under, its partition
     columns, the partition folders this run owns (``parts``: only they are replaced, one atomic publish
     each; None: the whole prefix), and ``measure``: a SELECT over ``{output}`` (the rows written) whose
-    result the engine returns so that the caller can check the output before it is published."""
+    result the engine returns so that the caller can check the output before it is published.
+    ``append``: the rows written are added to the partition folders ``parts`` beside the files they hold
+    (new files), instead of replacing them."""
 
     select: str
     prefix: str
     partition_by: tuple[str, ...] = ()
     parts: list[str] | None = None
     measure: str | None = None
+    append: bool = False
 
 
 def _as_output(output) -> Output:  # noqa: ANN001
@@ -127,8 +130,9 @@ class Warehouse(dg.ConfigurableResource, ABC):
 
         for part in parts:
             if self.lake.list(f"{staging}/{part}"):
-                self.lake.publish_prefix(f"{staging}/{part}", f"{prefix}/{part}")
-            else:
+                publish = self.lake.add_to_prefix if output.append else self.lake.publish_prefix
+                publish(f"{staging}/{part}", f"{prefix}/{part}")
+            elif not output.append:
                 self.lake.delete_prefix(f"{prefix}/{part}")
             crash_point("publish:part")
         self.lake.delete_prefix(staging)
@@ -223,6 +227,10 @@ class DuckDBWarehouse(Warehouse):
     # rows a thread buffers for a PARTITION_BY write before handing them to the file writers (DuckDB's
     # default, 524288, holds too much next to a big GROUP BY under a tight memory_limit)
     partitioned_write_flush_rows: int = 122880
+    # rows per row group of a PARTITION_BY write: a partition's row group is encoded when it fills, by the
+    # thread that fills it; what is left is encoded at the end, one partition file after another. Small
+    # row groups keep both threads encoding (the clean zone at 1x: 0.29 s to write instead of 0.44 s)
+    partitioned_row_group_rows: int = 20000
     # True runs multi-output transforms the way Athena does (materialised intermediates): the tests
     # execute the Athena path's SQL on DuckDB with it
     materialize_intermediates: bool = False
@@ -493,8 +501,9 @@ class DuckDBWarehouse(Warehouse):
         target = self.lake.uri(staging)
         if not self.lake.is_remote:
             Path(target).mkdir(parents=True, exist_ok=True)
+        rows = int(self.partitioned_row_group_rows) if partition_by else 122880
         opts = ["FORMAT parquet", "COMPRESSION zstd", f"COMPRESSION_LEVEL {int(self.parquet_compression_level)}",
-                "ROW_GROUP_SIZE 122880"]
+                f"ROW_GROUP_SIZE {rows}"]
         if partition_by:
             con.execute(f"SET partitioned_write_flush_threshold={int(self.partitioned_write_flush_rows)}")
             opts.append(f"PARTITION_BY ({', '.join(ident(c) for c in partition_by)})")

@@ -180,7 +180,7 @@ def slice_reference(real_slice, tmp_path_factory):
     assert result.rows_in == SLICE_ROWS
     assert result.rows_in == result.rows_clean + result.rows_quarantined + result.rows_duplicate
     assert result.rows_duplicate > 0  # the slice has real duplicates: dedup is exercised
-    return result, clean_frame(lake, CANONICAL + ["line_id", "is_sale", "year", "month"])
+    return result, clean_frame(lake, CANONICAL + ["source_lines", "is_sale", "year", "month"])
 
 
 @pytest.mark.parametrize("fmt", ["csv_utf8", "csv_latin1_dayfirst", "retail_ii_csv", "xlsx"])
@@ -190,7 +190,7 @@ def test_real_slice_in_every_format_cleans_like_its_parquet(real_slice, slice_re
     assert (result.rows_in, result.rows_clean, result.rows_quarantined, result.rows_duplicate) == (
         ref_result.rows_in, ref_result.rows_clean, ref_result.rows_quarantined, ref_result.rows_duplicate
     )
-    got = clean_frame(lake, CANONICAL + ["line_id", "is_sale", "year", "month"])
+    got = clean_frame(lake, CANONICAL + ["source_lines", "is_sale", "year", "month"])
     pd.testing.assert_frame_equal(got, ref, check_dtype=False)
 
 

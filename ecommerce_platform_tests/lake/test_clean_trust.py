@@ -29,7 +29,7 @@ def _clean_digest(lake_dir: Path) -> tuple:
     """What the clean zone holds, independent of file layout and row order."""
     con = duckdb.connect()
     clean = con.execute(
-        f"SELECT count(*), sum(source_lines), sum(hash(line_id)), sum(CAST(line_total AS DECIMAL(18, 2))) FROM read_parquet("
+        f"SELECT count(*), sum(source_lines), sum(hash(invoice_no, stock_code, description, quantity, invoice_ts, unit_price, customer_id, country)), sum(CAST(line_total AS DECIMAL(18, 2))) FROM read_parquet("
         f"'{lake_dir}/clean/transactions/**/*.parquet', hive_partitioning=true)").fetchone()
     q = con.execute(f"SELECT count(*), sum(hash(reason || source_row)) FROM read_parquet("
                     f"'{lake_dir}/quarantine/transactions/**/*.parquet', hive_partitioning=true)").fetchone()
@@ -81,6 +81,8 @@ def test_the_reconciliation_check_sees_rows_lost_or_invented(tmp_path, defect):
     result = clean_reconciliation(dg.build_asset_check_context(), warehouse)
     assert not result.passed
     assert result.metadata["unbalanced_months"].value
+    # three rows copied: three rows whose identity (schema.CLEAN_KEY) is already in the table
+    assert result.metadata["duplicates_left_in_clean"].value == (3 if defect == "invent_rows" else 0)
 
 
 def test_the_athena_shape_gives_what_the_streaming_shape_gives_on_the_real_file(tmp_path, real_source):

@@ -43,9 +43,6 @@ SELECT
     (NOT is_cancellation AND quantity > 0 AND unit_price > 0 AND is_product) AS is_sale,
     (is_cancellation AND quantity < 0 AND is_product) AS is_return,
     source,
-    MD5(CONCAT_WS('|', invoice_no, stock_code, COALESCE(description, ''), CAST(quantity AS VARCHAR),
-                  CAST(invoice_ts AS VARCHAR), CAST(unit_price AS VARCHAR),
-                  COALESCE(customer_id, ''), country)) AS line_id,
     copies AS source_lines,
     CAST(YEAR(invoice_ts) AS INTEGER) AS year,
     CAST(MONTH(invoice_ts) AS INTEGER) AS month
