@@ -253,20 +253,20 @@ def _same_line(a: str, b: str) -> str:
 def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: dict[str, MonthResult]) -> tuple[set, int]:
     """Add the new lines of the growing months to the clean zone (see run_clean). Returns the months done
     this way and the lines read; the others are left to the full transform."""
-    lake = warehouse.lake
     new_inputs = [inp for _, inp in growing.values()]
     typed = f"({typed_lines_sql(copies_relation(warehouse, new_inputs), settings)})"
     new_rows = f"({render_file('clean_transactions.sql', typed, '(' + render_file('line_groups.sql', typed) + ')')})"
-    # the new rows that are lines the month already holds: their months are cleaned again whole
-    held = [k for m in growing if clean_part(m) for k in lake.list(f"{CLEAN_PREFIX}/{clean_part(m)}")
-            if k.endswith(".parquet")]
+    # the new rows that are lines their month already holds (read from the table, its partitions of these
+    # months only): those months are cleaned again whole
+    dated = [b for b in (month_bounds(m) for m in growing) if b]
     overlap: set[str] = set()
-    if held:
-        existing = warehouse.external_relation(
-            "clean_held", held, {c: t for c, t, _ in CLEAN_COLUMNS}, location=CLEAN_PREFIX)
+    if dated:
+        if not warehouse.queryable(CLEAN_TABLE):
+            return set(), 0
+        held = " OR ".join(f"(e.year = {y} AND e.month = {mo})" for y, mo in dated)
         seen = warehouse.query_df(
-            f"SELECT n.year, n.month, COUNT(*) AS n FROM {new_rows} AS n JOIN {existing} AS e "
-            f"ON {_same_line('n', 'e')} GROUP BY n.year, n.month")
+            f"SELECT n.year, n.month, COUNT(*) AS n FROM {new_rows} AS n JOIN {CLEAN_TABLE} AS e "
+            f"ON {_same_line('n', 'e')} WHERE {held} GROUP BY n.year, n.month")
         overlap = {f"{int(r['year']):04d}-{int(r['month']):02d}" for r in seen.to_dict("records")}
     months = sorted(m for m in growing if m not in overlap)
     if not months:

@@ -132,6 +132,57 @@ def test_clean_transform_through_athena(athena_env, tmp_path):
     assert not [k for k in keys if "/_scratch/" in k or "/_staging/" in k]
 
 
+def _clean_answers(months: list[str], clean_rows: int) -> list:
+    """What the transform reads back from Athena for a file of one line per month (moto runs no SQL)."""
+    return [
+        ("SELECT COUNT(*) AS n FROM tmp_", [["n"], [str(clean_rows)]]),  # the clean output
+        ("SUM(source_lines) - COUNT(*) AS folded", [["year", "month", "n", "folded"],
+                                                    *[[m[:4], str(int(m[5:])), "1", "0"] for m in months]]),
+        ("SELECT COUNT(*) AS n FROM tmp_", [["n"], ["0"]]),  # the quarantine output
+        ("SELECT partition_month, reason, COUNT(*) AS n", [["partition_month", "reason", "n"]]),
+        ("AS month, COUNT(*) AS n", [["month", "n"], *[[m, "1"] for m in months]]),
+    ]
+
+
+def test_a_new_batch_is_added_through_athena(athena_env, tmp_path):
+    """A second batch in the same months: one Athena query joins its rows with the months' partitions of
+    the table (no new Glue table), then its rows are written to staging and added beside the files."""
+    resources = build_resources()
+    lake, warehouse = resources["lake"], resources["warehouse"]
+    first = tmp_path / "first.csv"
+    _frame(RETAIL_II, "%d/%m/%Y %H:%M").to_csv(first, index=False)
+    months = sorted(land_source(lake, ResolvedSource(first, "env", "t"), ingest_date=dt.date(2024, 1, 2)).months)
+    athena_env["answers"].extend([*_clean_answers(months, 4), (
+        "COUNT(*) AS rows_in", [["rows_in", "rows_quarantined", "rows_duplicate", "rows_clean"], ["4", "0", "0", "4"]])])
+    assert {m.mode for m in run_clean(warehouse).months} == {"full"}
+
+    second = tmp_path / "second.csv"
+    df = _frame(RETAIL_II, "%d/%m/%Y %H:%M")
+    df["Invoice"] = df["Invoice"].str.replace("536", "936")
+    df.to_csv(second, index=False)
+    assert sorted(land_source(lake, ResolvedSource(second, "env", "t"), ingest_date=dt.date(2024, 1, 3)).months) == months
+    glue = boto3.client("glue", region_name="eu-west-1")
+    tables = {t["Name"] for t in glue.get_tables(DatabaseName="ecommerce")["TableList"]}
+    athena_env["submitted"].clear()
+    athena_env["answers"].extend([("FROM transactions LIMIT 0", [["invoice_no"]]),  # the table answers
+                                  ("JOIN transactions AS e", [["year", "month", "n"]]),  # no line held already
+                                  *_clean_answers(months, 4)])
+    result = run_clean(warehouse, months)
+    assert {m.mode for m in result.months} == {"append"}
+    assert [(m.rows_in, m.rows_clean) for m in result.months] == [(2, 2)] * len(months)
+
+    submitted = athena_env["submitted"]
+    for stmt in submitted:
+        assert len(sqlglot.parse(stmt, read="trino")) == 1, stmt
+    join = [s for s in submitted if "JOIN transactions AS e" in s]
+    assert len(join) == 1 and "e.year = 2011 AND e.month = 11" in join[0]
+    assert "IS NOT DISTINCT FROM" in join[0] and "\"$path\" IN" in join[0]  # the new batch's copy only
+    ctas = [s for s in submitted if s.startswith("CREATE TABLE")]
+    assert len(ctas) == 2 and not [s for s in ctas if "/_scratch/" in s]  # no materialised groups
+    assert "/lake/clean/_staging/transactions--" in ctas[0] and "/lake/quarantine/_staging/" in ctas[1]
+    assert {t["Name"] for t in glue.get_tables(DatabaseName="ecommerce")["TableList"]} == tables
+
+
 def test_failed_query_raises_a_clear_warehouse_error(aws_env, monkeypatch):
     import awswrangler as wr
 
