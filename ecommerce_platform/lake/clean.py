@@ -315,7 +315,7 @@ def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: di
                    measure=CLEAN_MEASURE, append=True),
             Output(f"SELECT {quarantine_cols} FROM ({render_file('quarantine.sql', typed, groups)}) AS q",
                    QUARANTINE_PREFIX, ("partition_month",), [quarantine_part(m) for m in months],
-                   measure=QUARANTINE_MEASURE, append=True),
+                   measure=QUARANTINE_MEASURE, append=True, push_filters=True),
         ],
         stats_sql=(read_sql_,),
         push_filters=False,
@@ -341,8 +341,24 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         groups = f"({render_file('line_groups.sql', typed)})"
         temps = []
         stats_sql = (read_sql_,)
-    clean_parts = [p for p in (clean_part(m) for m in months) if p]
     q_parts = [quarantine_part(m) for m in months]
+    # The clean output in passes of whole months (one when the engine materialises the groups): each pass
+    # folds the duplicates of its months only, so its GROUP BY stays in memory (at 100x: 56 s in 13 passes
+    # against 76 s in one pass that spills). A pass reads only its months' row groups of the copies.
+    passes = [inputs] if warehouse.shares_intermediates else _passes(inputs, warehouse.pass_rows)
+    without_inputs = [m for m in months if m not in expected]  # their clean partitions go
+    clean_outputs = []
+    for i, chunk in enumerate(passes):
+        if len(passes) > 1:
+            chunk_typed = f"({typed_lines_sql(copies_relation(warehouse, chunk), settings)})"
+            chunk_groups = f"({render_file('line_groups.sql', chunk_typed)})"
+        else:
+            chunk_typed, chunk_groups = typed, groups
+        owned = [m.month for m in chunk] + (without_inputs if i == 0 else [])
+        clean_outputs.append(Output(
+            f"SELECT {clean_cols} FROM ({render_file('clean_transactions.sql', chunk_typed, chunk_groups)}) AS c",
+            CLEAN_PREFIX, ("year", "month"), [p for p in (clean_part(m) for m in sorted(owned)) if p],
+            measure=CLEAN_MEASURE, part_rows=sum(m.rows for m in chunk) // max(1, len(chunk))))
 
     def account(counts, stats, measures) -> None:  # noqa: ANN001
         """Before anything is published: the engine read every line the readers counted, and the outputs
@@ -351,7 +367,9 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
         if read != expected:
             raise ReconciliationError(f"the engine read {read} lines per month, the source readers counted {expected}")
-        measured = _measured(*measures)
+        *clean_measures, quarantine_measure = measures
+        measured = _measured(_concat(clean_measures), quarantine_measure)
+        counts = [sum(counts[:-1]), counts[-1]]
         if warehouse.shares_intermediates:
             rec = stats[1].iloc[0]
             if (int(rec["rows_clean"]), int(rec["rows_quarantined"])) != (int(counts[0]), int(counts[1])):
@@ -381,10 +399,10 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
     warehouse.run_transform(
         temps=temps,
         outputs=[
-            Output(f"SELECT {clean_cols} FROM ({render_file('clean_transactions.sql', typed, groups)}) AS c",
-                   CLEAN_PREFIX, ("year", "month"), clean_parts, measure=CLEAN_MEASURE),
+            *clean_outputs,
+            # its filter keeps almost no line: inlined, the quarantine's columns are computed for those only
             Output(f"SELECT {quarantine_cols} FROM ({render_file('quarantine.sql', typed, groups)}) AS q",
-                   QUARANTINE_PREFIX, ("partition_month",), q_parts, measure=QUARANTINE_MEASURE),
+                   QUARANTINE_PREFIX, ("partition_month",), q_parts, measure=QUARANTINE_MEASURE, push_filters=True),
         ],
         stats_sql=stats_sql,
         # the filters on reject_reason test computed columns: inlined, the typing would run twice
@@ -392,6 +410,28 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         validate=account,
     )
     return sum(expected.values())
+
+
+def _passes(inputs: list[MonthInputs], max_rows: int | None) -> list[list[MonthInputs]]:
+    """The months in order, in consecutive groups of at most ``max_rows`` lines (a bigger month alone)."""
+    if not max_rows:
+        return [inputs]
+    out: list[list[MonthInputs]] = [[]]
+    rows = 0
+    for m in inputs:
+        if out[-1] and rows + m.rows > max_rows:
+            out.append([])
+            rows = 0
+        out[-1].append(m)
+        rows += m.rows
+    return out
+
+
+def _concat(frames: list):  # noqa: ANN001, ANN202
+    import pandas as pd
+
+    frames = [f for f in frames if f is not None and not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 # Measured on the rows each output wrote, before it is published (the engine runs them: on the Parquet in
@@ -410,7 +450,8 @@ def _measured(clean, quarantine) -> dict[str, dict]:  # noqa: ANN001
 
     for r in ([] if clean is None or clean.empty else clean.to_dict("records")):
         m = month(f"{int(r['year']):04d}-{int(r['month']):02d}")
-        m["rows_clean"], m["rows_duplicate"] = int(r["n"]), int(r["folded"])
+        m["rows_clean"] += int(r["n"])
+        m["rows_duplicate"] += int(r["folded"])
     for r in ([] if quarantine is None or quarantine.empty else quarantine.to_dict("records")):
         m = month(str(r["partition_month"]))
         m["rows_quarantined"] += int(r["n"])

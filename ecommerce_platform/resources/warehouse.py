@@ -71,6 +71,8 @@ class Output:
     parts: list[str] | None = None
     measure: str | None = None
     append: bool = False
+    part_rows: int | None = None  # about how many rows each partition folder gets (engines size row groups by it)
+    push_filters: bool | None = None  # this output's own run_transform(push_filters=...) (None: the transform's)
 
 
 def _as_output(output) -> Output:  # noqa: ANN001
@@ -165,6 +167,11 @@ class Warehouse(dg.ConfigurableResource, ABC):
         prefix ``location``. ``columns`` maps each column to its Glue type. DuckDB reads the files
         themselves; Athena registers a table ``name`` over ``location`` and keeps the rows of those files."""
 
+    @property
+    def pass_rows(self) -> int | None:
+        """Lines a multi-month transform takes in one pass at most (None: all in one)."""
+        return None
+
     def queryable(self, name: str) -> bool:
         """True when the warehouse answers a query on the table or view ``name`` (it is in the catalog and
         binds): what an asset that reuses its previous output checks before saying so."""
@@ -227,10 +234,14 @@ class DuckDBWarehouse(Warehouse):
     # rows a thread buffers for a PARTITION_BY write before handing them to the file writers (DuckDB's
     # default, 524288, holds too much next to a big GROUP BY under a tight memory_limit)
     partitioned_write_flush_rows: int = 122880
-    # rows per row group of a PARTITION_BY write: a partition's row group is encoded when it fills, by the
-    # thread that fills it; what is left is encoded at the end, one partition file after another. Small
-    # row groups keep both threads encoding (the clean zone at 1x: 0.29 s to write instead of 0.44 s)
+    # rows per row group of a PARTITION_BY write, at least: a partition's row group is encoded when it
+    # fills, by the thread that fills it; what is left is encoded at the end, one partition file after
+    # another. Partitions of a few row groups keep both threads encoding (the clean zone at 1x, 41,000 rows
+    # a month: 0.29 s to write in row groups of 20,000 rows, 0.44 s in one per month); big partitions get
+    # row groups of up to 122,880 rows (at 100x: 59-62 s against 67-68 s in row groups of 20,000)
     partitioned_row_group_rows: int = 20000
+    # lines the clean transform folds in one pass at most (whole months): a pass's GROUP BY stays in memory
+    transform_pass_rows: int = 6_000_000
     # True runs multi-output transforms the way Athena does (materialised intermediates): the tests
     # execute the Athena path's SQL on DuckDB with it
     materialize_intermediates: bool = False
@@ -258,6 +269,10 @@ class DuckDBWarehouse(Warehouse):
 
     def table_name(self, name: str) -> str:
         return f"{Path(self.path).stem}.{name}"
+
+    @property
+    def pass_rows(self) -> int | None:
+        return int(self.transform_pass_rows) or None
 
     # ---- connections
     def _duckdb(self):
@@ -458,10 +473,17 @@ class DuckDBWarehouse(Warehouse):
                     con.execute("SET disabled_optimizers = 'filter_pushdown'")
                 for name, select in temps:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
+                pushing = push_filters
                 for out in outputs:
+                    want = push_filters if out.push_filters is None else out.push_filters
+                    if want != pushing:
+                        con.execute("RESET disabled_optimizers" if want else "SET disabled_optimizers = 'filter_pushdown'")
+                        pushing = want
                     staging = lake.staging_prefix(out.prefix)
                     stagings.append(staging)
-                    counts.append(self._copy(con, out.select, staging, out.partition_by))
+                    counts.append(self._copy(con, out.select, staging, out.partition_by, out.part_rows))
+                if pushing != push_filters:
+                    con.execute("RESET disabled_optimizers" if push_filters else "SET disabled_optimizers = 'filter_pushdown'")
                 stats = [con.execute(q).df() for q in stats_sql]
                 for name, _ in temps:
                     con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
@@ -497,11 +519,14 @@ class DuckDBWarehouse(Warehouse):
             relation = f"read_parquet({sql_str(self.table_uri_glob(staging, False))})"
         return self.query_df(render(out.measure, output=Sql(relation)))
 
-    def _copy(self, con, select: str, staging: str, partition_by) -> int:  # noqa: ANN001
+    def _copy(self, con, select: str, staging: str, partition_by, part_rows: int | None = None) -> int:  # noqa: ANN001
         target = self.lake.uri(staging)
         if not self.lake.is_remote:
             Path(target).mkdir(parents=True, exist_ok=True)
-        rows = int(self.partitioned_row_group_rows) if partition_by else 122880
+        rows = 122880
+        if partition_by:
+            small = int(self.partitioned_row_group_rows)
+            rows = small if part_rows is None else max(small, min(rows, int(part_rows) // 2))
         opts = ["FORMAT parquet", "COMPRESSION zstd", f"COMPRESSION_LEVEL {int(self.parquet_compression_level)}",
                 f"ROW_GROUP_SIZE {rows}"]
         if partition_by:

@@ -97,6 +97,17 @@ def test_the_athena_shape_gives_what_the_streaming_shape_gives_on_the_real_file(
     assert _clean_digest(Path(lake_a.root)) == _clean_digest(Path(lake_b.root))
 
 
+def test_passes_of_whole_months_give_what_one_pass_gives_on_the_real_file(tmp_path, real_source):
+    """A big rebuild folds duplicates in passes of whole months (DuckDBWarehouse.transform_pass_rows): the
+    same counts, month by month, and the same rows as one pass."""
+    one, lake_a, _ = clean_file(real_source, tmp_path / "a", transform_pass_rows=0)
+    passes, lake_b, warehouse = clean_file(real_source, tmp_path / "b", transform_pass_rows=100_000)
+    assert len(clean_mod._passes(list(clean_mod.month_inputs(lake_b).values()), warehouse.pass_rows)) >= 5
+    counts = lambda r: [(m.month, m.rows_in, m.rows_clean, m.rows_quarantined, m.rows_duplicate) for m in r.months]  # noqa: E731
+    assert counts(one) == counts(passes)
+    assert _clean_digest(Path(lake_a.root)) == _clean_digest(Path(lake_b.root))
+
+
 CLEAN_SCRIPT = """
 import sys
 from pathlib import Path
