@@ -49,15 +49,16 @@ def worker_land(source: str, work: str) -> dict:
     return {"landed_rows": landed.rows, "wall": time.perf_counter() - t0}
 
 
-def worker_clean(work: str, threads: int, memory_limit: str, repeat: int) -> dict:
+def worker_clean(work: str, threads: int, memory_limit: str, repeat: int, pass_rows: int | None = None) -> dict:
     """The clean zone of a landed lake, in a process of its own (its peak RSS is the clean's alone)."""
     from ecommerce_platform.lake.clean import run_clean
     from ecommerce_platform.resources.lake import LocalLake
     from ecommerce_platform.resources.warehouse import DuckDBWarehouse
 
     lake = LocalLake(path=str(Path(work) / "lake"))
+    options = {} if pass_rows is None else {"transform_pass_rows": pass_rows}
     warehouse = DuckDBWarehouse(lake=lake, path=str(Path(work) / "warehouse.duckdb"), threads=threads,
-                                memory_limit=memory_limit)
+                                memory_limit=memory_limit, **options)
     runs = []
     for _ in range(repeat):
         c0 = time.process_time()
@@ -220,7 +221,8 @@ def main() -> None:
         if kind == "land":
             res = worker_land(wargs[0], wargs[1])
         elif kind == "clean":
-            res = worker_clean(wargs[0], int(wargs[1]), wargs[2], int(wargs[3]))
+            res = worker_clean(wargs[0], int(wargs[1]), wargs[2], int(wargs[3]),
+                               int(wargs[4]) if len(wargs) > 4 else None)
         elif kind == "increment":
             res = worker_increment(wargs[0], wargs[1], int(wargs[2]), wargs[3])
         elif kind == "pandas":
