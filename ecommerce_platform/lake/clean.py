@@ -284,28 +284,7 @@ def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: di
         read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
         if read != expected:
             raise ReconciliationError(f"the engine read {read} new lines per month, the source readers counted {expected}")
-        measured = _measured(*measures)
-        problems = []
-        for month, rows in expected.items():
-            got = measured.get(month, {"rows_clean": 0, "rows_quarantined": 0, "rows_duplicate": 0, "reasons": {}})
-            if got["rows_clean"] + got["rows_quarantined"] + got["rows_duplicate"] != rows:
-                problems.append(f"{month}: {rows:,} new lines, {got['rows_clean']:,} clean + "
-                                f"{got['rows_quarantined']:,} quarantined + {got['rows_duplicate']:,} duplicates")
-            prev = growing[month][0]
-            r = results[month]
-            r.rows_in = prev.rows_in + rows
-            r.rows_clean = prev.rows_clean + got["rows_clean"]
-            r.rows_quarantined = prev.rows_quarantined + got["rows_quarantined"]
-            r.rows_duplicate = prev.rows_duplicate + got["rows_duplicate"]
-            reasons = dict(prev.quarantine_by_reason)
-            for reason, n in got["reasons"].items():
-                reasons[reason] = reasons.get(reason, 0) + n
-            r.quarantine_by_reason, r.mode = reasons, "append"
-        extra = sorted(set(measured) - set(expected))
-        if extra:
-            problems.append(f"rows written for months the run was not given: {extra}")
-        if problems:
-            raise ReconciliationError("new lines not accounted for, nothing was published: " + "; ".join(problems))
+        _balance(expected, _measured(*measures), results, previous={m: growing[m][0] for m in expected})
 
     warehouse.run_transform(
         temps=[],
@@ -379,22 +358,7 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
                     f"{int(counts[1]):,}")
             if int(rec["rows_duplicate"]) != sum(m["rows_duplicate"] for m in measured.values()):
                 raise ReconciliationError("the reconciliation query and the written files disagree on duplicates")
-        problems = []
-        for month, rows in expected.items():
-            got = measured.get(month, {"rows_clean": 0, "rows_quarantined": 0, "rows_duplicate": 0, "reasons": {}})
-            total = got["rows_clean"] + got["rows_quarantined"] + got["rows_duplicate"]
-            if total != rows:
-                problems.append(f"{month}: {rows:,} lines in, {got['rows_clean']:,} clean + "
-                                f"{got['rows_quarantined']:,} quarantined + {got['rows_duplicate']:,} duplicates")
-            r = results[month]
-            r.rows_in, r.rows_clean = rows, got["rows_clean"]
-            r.rows_quarantined, r.rows_duplicate = got["rows_quarantined"], got["rows_duplicate"]
-            r.quarantine_by_reason = got["reasons"]
-        extra = sorted(set(measured) - set(expected))
-        if extra:
-            problems.append(f"rows written for months the run was not given: {extra}")
-        if problems:
-            raise ReconciliationError("lines not accounted for, nothing was published: " + "; ".join(problems))
+        _balance(expected, measured, results)
 
     warehouse.run_transform(
         temps=temps,
@@ -410,6 +374,37 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         validate=account,
     )
     return sum(expected.values())
+
+
+def _balance(expected: dict[str, int], measured: dict[str, dict], results: dict[str, MonthResult],
+             previous: dict[str, MonthResult] | None = None) -> None:
+    """Before anything is published: each month's lines (``expected``: the new lines of an addition) are
+    its clean rows + quarantined rows + duplicates folded as measured on the written files, and no month
+    was written that the run was not given. Sets the months' results: the measured counts, added to the
+    ``previous`` ones for an addition."""
+    problems = []
+    for month, rows in expected.items():
+        got = measured.get(month, {"rows_clean": 0, "rows_quarantined": 0, "rows_duplicate": 0, "reasons": {}})
+        if got["rows_clean"] + got["rows_quarantined"] + got["rows_duplicate"] != rows:
+            problems.append(f"{month}: {rows:,} {'new ' if previous else ''}lines in, {got['rows_clean']:,} clean + "
+                            f"{got['rows_quarantined']:,} quarantined + {got['rows_duplicate']:,} duplicates")
+        prev = (previous or {}).get(month) or MonthResult(month, "", 0, 0, 0, 0)
+        r = results[month]
+        r.rows_in = prev.rows_in + rows
+        r.rows_clean = prev.rows_clean + got["rows_clean"]
+        r.rows_quarantined = prev.rows_quarantined + got["rows_quarantined"]
+        r.rows_duplicate = prev.rows_duplicate + got["rows_duplicate"]
+        reasons = dict(prev.quarantine_by_reason)
+        for reason, n in got["reasons"].items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        r.quarantine_by_reason = reasons
+        r.mode = "append" if previous else "full"
+    extra = sorted(set(measured) - set(expected))
+    if extra:
+        problems.append(f"rows written for months the run was not given: {extra}")
+    if problems:
+        raise ReconciliationError(f"{'new ' if previous else ''}lines not accounted for, nothing was published: "
+                                  + "; ".join(problems))
 
 
 def _passes(inputs: list[MonthInputs], max_rows: int | None) -> list[list[MonthInputs]]:
