@@ -215,12 +215,14 @@ def test_a_transform_failing_midway_publishes_nothing(tmp_path, monkeypatch):
     left and the previous clean zone, quarantine and manifest are byte-identical."""
     warehouse, lake_dir, before = _cleaned_good_csv(tmp_path)
 
-    # the copies' rows fail at run time (an engine error in the middle of the transform)
+    # the copies' rows fail at run time (an engine error in the middle of the transform), in a column
+    # every line's typing reads (the source text of valid lines is never evaluated: the quarantine
+    # computes it for rejected lines only)
     real = clean_mod.copies_relation
 
     def failing(warehouse_, inputs):
-        return (f"SELECT * REPLACE (CAST(error('engine failure injected by the test') AS VARCHAR) AS "
-                f"source_file) FROM ({real(warehouse_, inputs)}) AS x")
+        return (f"SELECT * REPLACE (CAST(error('engine failure injected by the test') AS DOUBLE) AS "
+                f"quantity_num) FROM ({real(warehouse_, inputs)}) AS x")
 
     monkeypatch.setattr(clean_mod, "copies_relation", failing)
     with pytest.raises(WarehouseError, match="engine failure injected"):
@@ -263,12 +265,12 @@ def test_a_crash_between_the_two_outputs_publishes_neither(tmp_path, monkeypatch
     real_copy = DuckDBWarehouse._copy
     calls = []
 
-    def copy_then_crash(self, con, select, staging, partition_by):
+    def copy_then_crash(self, con, select, staging, partition_by, part_rows=None):
         calls.append(staging)
         if len(calls) == 2:
             assert [p for p in (lake_dir / "clean" / "_staging").rglob("*.parquet")], "clean staged"
             raise duckdb.IOException("disk full (injected by the test)")
-        return real_copy(self, con, select, staging, partition_by)
+        return real_copy(self, con, select, staging, partition_by, part_rows)
 
     monkeypatch.setattr(DuckDBWarehouse, "_copy", copy_then_crash)
     with pytest.raises(WarehouseError, match="disk full"):
