@@ -274,29 +274,17 @@ def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: di
     inputs = [growing[m][1] for m in months]
     typed = f"({typed_lines_sql(copies_relation(warehouse, inputs), settings)})"
     groups = f"({render_file('line_groups.sql', typed)})"
-    clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
-    quarantine_cols = ", ".join(c for c, _, _ in (*QUARANTINE_COLUMNS, *QUARANTINE_PARTITIONS))
     expected = {i.month: i.rows for i in inputs}
-    read_sql_ = f"SELECT partition_month AS month, COUNT(*) AS n FROM ({copies_relation(warehouse, inputs)}) AS r GROUP BY 1"
 
     def account(counts, stats, measures) -> None:  # noqa: ANN001
         crash_point("clean:staged")
-        read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
-        if read != expected:
-            raise ReconciliationError(f"the engine read {read} new lines per month, the source readers counted {expected}")
+        _check_read(stats[0], expected)
         _balance(expected, _measured(*measures), results, previous={m: growing[m][0] for m in expected})
 
     warehouse.run_transform(
         temps=[],
-        outputs=[
-            Output(f"SELECT {clean_cols} FROM ({render_file('clean_transactions.sql', typed, groups)}) AS c",
-                   CLEAN_PREFIX, ("year", "month"), [p for p in (clean_part(m) for m in months) if p],
-                   measure=CLEAN_MEASURE, append=True),
-            Output(f"SELECT {quarantine_cols} FROM ({render_file('quarantine.sql', typed, groups)}) AS q",
-                   QUARANTINE_PREFIX, ("partition_month",), [quarantine_part(m) for m in months],
-                   measure=QUARANTINE_MEASURE, append=True, push_filters=True),
-        ],
-        stats_sql=(read_sql_,),
+        outputs=[_clean_output(typed, groups, months, append=True), _quarantine_output(typed, months, append=True)],
+        stats_sql=(_read_sql(warehouse, inputs),),
         push_filters=False,
         validate=account,
     )
@@ -306,10 +294,8 @@ def _append(warehouse: Warehouse, growing: dict, settings: Settings, results: di
 def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str], settings: Settings,
                results: dict[str, MonthResult]) -> int:
     typed = f"({typed_lines_sql(copies_relation(warehouse, inputs), settings)})"
-    clean_cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
-    quarantine_cols = ", ".join(c for c, _, _ in (*QUARANTINE_COLUMNS, *QUARANTINE_PARTITIONS))
     expected = {m.month: m.rows for m in inputs}
-    read_sql_ = f"SELECT partition_month AS month, COUNT(*) AS n FROM ({copies_relation(warehouse, inputs)}) AS r GROUP BY 1"
+    read_sql_ = _read_sql(warehouse, inputs)
     if warehouse.shares_intermediates:
         # line_groups is materialised once; the clean output and the reconciliation read it.
         groups = "line_groups"
@@ -320,7 +306,6 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         groups = f"({render_file('line_groups.sql', typed)})"
         temps = []
         stats_sql = (read_sql_,)
-    q_parts = [quarantine_part(m) for m in months]
     # The clean output in passes of whole months (one when the engine materialises the groups): each pass
     # folds the duplicates of its months only, so its GROUP BY stays in memory (at 100x: 56 s in 13 passes
     # against 76 s in one pass that spills). A pass reads only its months' row groups of the copies.
@@ -334,18 +319,14 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
         else:
             chunk_typed, chunk_groups = typed, groups
         owned = [m.month for m in chunk] + (without_inputs if i == 0 else [])
-        clean_outputs.append(Output(
-            f"SELECT {clean_cols} FROM ({render_file('clean_transactions.sql', chunk_typed, chunk_groups)}) AS c",
-            CLEAN_PREFIX, ("year", "month"), [p for p in (clean_part(m) for m in sorted(owned)) if p],
-            measure=CLEAN_MEASURE, part_rows=sum(m.rows for m in chunk) // max(1, len(chunk))))
+        clean_outputs.append(_clean_output(chunk_typed, chunk_groups, owned,
+                                           part_rows=sum(m.rows for m in chunk) // max(1, len(chunk))))
 
     def account(counts, stats, measures) -> None:  # noqa: ANN001
         """Before anything is published: the engine read every line the readers counted, and the outputs
         account for each one as clean, quarantined or a duplicate folded into a clean row."""
         crash_point("clean:staged")
-        read = {str(r["month"]): int(r["n"]) for r in stats[0].to_dict("records")}
-        if read != expected:
-            raise ReconciliationError(f"the engine read {read} lines per month, the source readers counted {expected}")
+        _check_read(stats[0], expected)
         *clean_measures, quarantine_measure = measures
         measured = _measured(_concat(clean_measures), quarantine_measure)
         counts = [sum(counts[:-1]), counts[-1]]
@@ -362,18 +343,42 @@ def _transform(warehouse: Warehouse, inputs: list[MonthInputs], months: list[str
 
     warehouse.run_transform(
         temps=temps,
-        outputs=[
-            *clean_outputs,
-            # its filter keeps almost no line: inlined, the quarantine's columns are computed for those only
-            Output(f"SELECT {quarantine_cols} FROM ({render_file('quarantine.sql', typed, groups)}) AS q",
-                   QUARANTINE_PREFIX, ("partition_month",), q_parts, measure=QUARANTINE_MEASURE, push_filters=True),
-        ],
+        outputs=[*clean_outputs, _quarantine_output(typed, months)],
         stats_sql=stats_sql,
         # the filters on reject_reason test computed columns: inlined, the typing would run twice
         push_filters=False,
         validate=account,
     )
     return sum(expected.values())
+
+
+def _clean_output(typed: str, groups: str, months: list[str], **options) -> Output:  # noqa: ANN003
+    """The clean rows of ``months`` (the partitions it owns), from the typed lines and their groups."""
+    cols = ", ".join(c for c, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS))
+    return Output(f"SELECT {cols} FROM ({render_file('clean_transactions.sql', typed, groups)}) AS c",
+                  CLEAN_PREFIX, ("year", "month"), [p for p in (clean_part(m) for m in sorted(months)) if p],
+                  measure=CLEAN_MEASURE, **options)
+
+
+def _quarantine_output(typed: str, months: list[str], **options) -> Output:  # noqa: ANN003
+    """The rejected lines of ``months``. Its filter keeps almost no line: inlined (push_filters), the
+    quarantine's columns are computed for those lines only."""
+    cols = ", ".join(c for c, _, _ in (*QUARANTINE_COLUMNS, *QUARANTINE_PARTITIONS))
+    return Output(f"SELECT {cols} FROM ({render_file('quarantine.sql', typed)}) AS q", QUARANTINE_PREFIX,
+                  ("partition_month",), [quarantine_part(m) for m in months], measure=QUARANTINE_MEASURE,
+                  push_filters=True, **options)
+
+
+def _read_sql(warehouse: Warehouse, inputs: list[MonthInputs]) -> str:
+    """The lines the engine reads per month from the copies (checked against the readers' counts)."""
+    return (f"SELECT partition_month AS month, COUNT(*) AS n FROM ({copies_relation(warehouse, inputs)}) AS r "
+            "GROUP BY 1")
+
+
+def _check_read(read_counts, expected: dict[str, int]) -> None:  # noqa: ANN001
+    read = {str(r["month"]): int(r["n"]) for r in read_counts.to_dict("records")}
+    if read != expected:
+        raise ReconciliationError(f"the engine read {read} lines per month, the source readers counted {expected}")
 
 
 def _balance(expected: dict[str, int], measured: dict[str, dict], results: dict[str, MonthResult],
