@@ -234,6 +234,23 @@ def test_top_k_orders_by_score_then_column_and_respects_exclusions():
     assert rec.top_k(scores, 3, excl).tolist() == [[2, 3, 0], [3, -1, -1]]
 
 
+def test_top_k_breaks_ties_at_the_cut_by_column_in_blocks_and_from_a_function():
+    # many tied scores (4 values), more rows than one block, exclusions: the expected lists come from
+    # Python's sort of each row by (-score, column)
+    rng = np.random.default_rng(7)
+    n, m, k = 3 * rec.TOP_K_ROWS + 17, 40, 10
+    scores = rng.integers(0, 4, size=(n, m)).astype(np.float32)
+    excl = rng.random((n, m)) < 0.4
+    excl[5, :35] = True  # a row with fewer candidates than k
+    expected = []
+    for r in range(n):
+        cols = sorted((c for c in range(m) if not excl[r, c]), key=lambda c: (-scores[r, c], c))[:k]
+        expected.append(cols + [-1] * (k - len(cols)))
+    assert rec.top_k(scores, k, excl).tolist() == expected
+    rows = rng.permutation(n)[: 2 * rec.TOP_K_ROWS + 3]
+    assert rec.top_k(lambda r: scores[r], k, excl[rows], rows=rows).tolist() == [expected[r] for r in rows]
+
+
 def test_recommender_modes_similar_support_and_cold_start(tmp_path):
     from ecommerce_platform.resources.lake import LocalLake
 
