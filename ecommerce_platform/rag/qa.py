@@ -143,6 +143,7 @@ class Context:
     vocabulary: Vocabulary
     products: dict[str, dict]
     loaded_at: float = field(default_factory=time.monotonic)
+    _words: tuple | None = field(default=None, repr=False, compare=False)  # (sorted name words, their codes)
 
     @classmethod
     def load(cls, warehouse, retriever=None) -> "Context":  # noqa: ANN001
@@ -171,6 +172,21 @@ class Context:
         vocab = Vocabulary(countries=countries, first_day=first, last_day=last, product_words=frozenset(words),
                            codes=frozenset(c.upper() for c in products))
         return cls(vocab, products)
+
+    def codes_with_word(self, prefix: str) -> set[str]:
+        """Products with a name word (description or other names) starting with ``prefix`` (a binary search
+        of the products' sorted words, not a scan of every product)."""
+        import bisect
+
+        if self._words is None:
+            pairs = sorted((t, c) for c, r in self.products.items() for t in r["all_tokens"])
+            self._words = ([t for t, _ in pairs], [c for _, c in pairs])
+        words, codes = self._words
+        out, i = set(), bisect.bisect_left(words, prefix)
+        while i < len(words) and words[i].startswith(prefix):
+            out.add(codes[i])
+            i += 1
+        return out
 
     def name(self, code: str) -> str:
         rec = self.products.get(code)
@@ -233,7 +249,9 @@ def lines_filter(q: Query, *, period: Period | None = None, codes: tuple[str, ..
     if words:
         for alternatives in q.words:
             ors = [render(DESC_NORMALIZED + " LIKE {pattern}", pattern=f"% {w}%") for w in alternatives]
-            parts.append("(" + " OR ".join(ors) + ")")
+            # the names are matched once each (a few thousand), not once per line (hundreds of thousands)
+            parts.append("description IN (SELECT description FROM (SELECT DISTINCT description FROM sale_lines) "
+                         "AS names WHERE " + " OR ".join(ors) + ")")
     if products_only or codes or (words and q.words):
         parts.append(render("stock_code NOT IN {not_products}", not_products=NOT_PRODUCTS))
     if known_customers:
@@ -460,12 +478,11 @@ def lexical_candidates(q: Query, ctx: Context) -> list[str]:
     word of the name starting with it), as the SQL filter reads them."""
     if not q.words:
         return []
-    out = []
-    for code, rec in ctx.products.items():
-        toks = rec["all_tokens"]
-        if all(any(t.startswith(w.lower()) for w in alt for t in toks) for alt in q.words):
-            out.append(code)
-    return out
+    matched: set[str] | None = None
+    for alternatives in q.words:
+        codes = set().union(*(ctx.codes_with_word(w.lower()) for w in alternatives))
+        matched = codes if matched is None else matched & codes
+    return [code for code in ctx.products if code in matched]
 
 
 def joined_words(q: Query, ctx: Context) -> Query:
