@@ -70,6 +70,10 @@ CLEAN_COLUMNS: tuple[tuple[str, str, str], ...] = (
 CLEAN_KEY: tuple[str, ...] = (
     "invoice_no", "stock_code", "description", "quantity", "invoice_ts", "unit_price", "customer_id", "country",
 )
+# The only clean columns that may be null (a line without a product name; a guest checkout): every other
+# column of CLEAN_COLUMNS and CLEAN_PARTITIONS is required (checked by clean_required_not_null), and two
+# rows are the same line when equal in CLEAN_KEY with these compared null-safely.
+CLEAN_NULLABLE: tuple[str, ...] = ("description", "customer_id")
 CLEAN_PARTITIONS: tuple[tuple[str, str, str], ...] = (
     ("year", "int", "Invoice year (partition)"),
     ("month", "int", "Invoice month 1-12 (partition)"),

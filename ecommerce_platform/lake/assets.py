@@ -13,6 +13,7 @@ from ecommerce_platform.resources.warehouse import Warehouse
 from ecommerce_platform.schema import (
     CLEAN_COLUMNS,
     CLEAN_KEY,
+    CLEAN_NULLABLE,
     CLEAN_PARTITIONS,
     CLEAN_PREFIX,
     CLEAN_TABLE,
@@ -242,8 +243,7 @@ def clean_schema(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset="clean_parquet", blocking=True, description="Required columns are never null")
 def clean_required_not_null(warehouse: Warehouse) -> dg.AssetCheckResult:
-    required = ["invoice_no", "stock_code", "quantity", "invoice_ts", "invoice_date", "unit_price",
-                "country", "line_total", "source_lines", "year", "month"]
+    required = [name for name, _, _ in (*CLEAN_COLUMNS, *CLEAN_PARTITIONS) if name not in CLEAN_NULLABLE]
     sql = "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL) AS {c}" for c in required) + f" FROM {CLEAN_TABLE}"
     row = warehouse.query_df(sql).iloc[0]
     nulls = {c: int(row[c]) for c in required if int(row[c])}

@@ -45,6 +45,7 @@ from ecommerce_platform.resources.warehouse import Output, Warehouse
 from ecommerce_platform.schema import (
     CLEAN_COLUMNS,
     CLEAN_KEY,
+    CLEAN_NULLABLE,
     CLEAN_PARTITIONS,
     CLEAN_PREFIX,
     CLEAN_TABLE,
@@ -246,7 +247,7 @@ def _grown_months(lake, available: dict[str, MonthInputs], months: list[str], ve
 
 def _same_line(a: str, b: str) -> str:
     """Two clean rows are the same line: equal in every column of schema.CLEAN_KEY (nulls equal)."""
-    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" if c in ("description", "customer_id")
+    return " AND ".join(f"{a}.{c} IS NOT DISTINCT FROM {b}.{c}" if c in CLEAN_NULLABLE
                         else f"{a}.{c} = {b}.{c}" for c in CLEAN_KEY)
 
 

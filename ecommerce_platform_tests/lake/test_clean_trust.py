@@ -85,6 +85,25 @@ def test_the_reconciliation_check_sees_rows_lost_or_invented(tmp_path, defect):
     assert result.metadata["duplicates_left_in_clean"].value == (3 if defect == "invent_rows" else 0)
 
 
+@pytest.mark.parametrize("column, allowed", [("description", True), ("customer_id", True), ("is_sale", False),
+                                             ("source", False), ("unit_price", False)])
+def test_the_not_null_check_allows_nulls_only_where_a_line_may_lack_them(tmp_path, column, allowed):
+    """A null written behind the transform's back: a product name or a customer id may be missing (the
+    data set has such lines); a flag, the route or a price may not, and the blocking check names it."""
+    from ecommerce_platform.lake.assets import clean_required_not_null
+
+    _, lake, warehouse = clean_file(_mixed_file(tmp_path / "mixed.csv"), tmp_path / "work")
+    assert clean_required_not_null(warehouse).passed
+    part = next((Path(lake.root) / "clean" / "transactions").rglob("*.parquet"))
+    df = pd.read_parquet(part)
+    df[column] = df[column].astype(object)
+    df.loc[df.index[:2], column] = None
+    df.to_parquet(part, index=False)
+    result = clean_required_not_null(warehouse)
+    assert result.passed is allowed
+    assert result.metadata["null_counts"].value == ({} if allowed else {column: 2})
+
+
 def test_the_athena_shape_gives_what_the_streaming_shape_gives_on_the_real_file(tmp_path, real_source):
     """The shared-intermediate path (what Athena runs: line_groups materialised, reconciliation.sql) is
     executed on DuckDB and gives the same counts, month by month, and the same rows."""
