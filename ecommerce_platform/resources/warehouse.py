@@ -469,21 +469,23 @@ class DuckDBWarehouse(Warehouse):
         counts: list[int] = []
         try:
             with self.connect() as con:
-                if not push_filters:
-                    con.execute("SET disabled_optimizers = 'filter_pushdown'")
+                pushing = True  # DuckDB's default
+
+                def pushdown(on: bool) -> None:
+                    nonlocal pushing
+                    if on != pushing:
+                        con.execute("RESET disabled_optimizers" if on else "SET disabled_optimizers = 'filter_pushdown'")
+                        pushing = on
+
+                pushdown(push_filters)
                 for name, select in temps:
                     con.execute(f"CREATE OR REPLACE TEMP TABLE {ident(name)} AS {select}")
-                pushing = push_filters
                 for out in outputs:
-                    want = push_filters if out.push_filters is None else out.push_filters
-                    if want != pushing:
-                        con.execute("RESET disabled_optimizers" if want else "SET disabled_optimizers = 'filter_pushdown'")
-                        pushing = want
+                    pushdown(push_filters if out.push_filters is None else out.push_filters)
                     staging = lake.staging_prefix(out.prefix)
                     stagings.append(staging)
                     counts.append(self._copy(con, out.select, staging, out.partition_by, out.part_rows))
-                if pushing != push_filters:
-                    con.execute("RESET disabled_optimizers" if push_filters else "SET disabled_optimizers = 'filter_pushdown'")
+                pushdown(push_filters)
                 stats = [con.execute(q).df() for q in stats_sql]
                 for name, _ in temps:
                     con.execute(f"DROP TABLE IF EXISTS {ident(name)}")
