@@ -125,14 +125,22 @@ COUNTS = {
     "products": "COUNT(DISTINCT CASE WHEN is_sale THEN stock_code END) AS products",
     "countries": "COUNT(DISTINCT CASE WHEN is_sale AND country <> 'Unspecified' THEN country END) AS countries",
 }
-MEASURES = ",".join([SUMS, *(f"\n    {c}" for c in COUNTS.values())])
+
+
+def _select(counts) -> str:  # noqa: ANN001
+    return ",".join([SUMS, *(f"\n    {COUNTS[name]}" for name in counts)])
+
+
+MEASURES = _select(COUNTS)
 
 
 def measures(metric: str | None) -> str:
     """The sums and only the distinct count the metric needs (a distinct count per group is most of a
     grouped query's time): ``MEASURES`` trimmed for a ranking or a list."""
     needed = "orders" if metric == "aov" else metric
-    return ",".join([SUMS, *(f"\n    {sql}" for name, sql in COUNTS.items() if name == needed)])
+    return _select([name for name in COUNTS if name == needed])
+
+
 KEY_COLUMNS = {"product": "stock_code", "customer": "customer_id", "country": "country",
                "month": "CAST(date_trunc('month', invoice_date) AS DATE)", "day": "invoice_date"}
 ROW_KEYS = {"product": "stock_code", "customer": "customer_id", "country": "country", "month": "sale_month",
