@@ -30,7 +30,7 @@ CLEAN_PREFIX = f"{ZONE_CLEAN}/{CLEAN_TABLE}"  # clean/transactions/year=YYYY/mon
 QUARANTINE_TABLE = "quarantine"
 QUARANTINE_PREFIX = f"{ZONE_QUARANTINE}/transactions"
 RAW_LINES_TABLE = "raw_lines"  # every landed batch record as read, before typing (ingestion publishes it)
-RAW_NORMALIZED_PREFIX = "raw/normalized"  # raw/normalized/<sha12>/part-NNNNN.parquet
+RAW_NORMALIZED_PREFIX = "raw/normalized"  # raw/normalized/<route>/<id>/part-<month>-NNNNN.parquet
 
 # The source columns every accepted input format is normalised to (all read as text first).
 SOURCE_COLUMNS: tuple[str, ...] = (

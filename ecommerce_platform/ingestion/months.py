@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from ecommerce_platform.ingestion.raw import landed_batches
+from ecommerce_platform.ingestion.source import copy_files_of_month
 from ecommerce_platform.ingestion.stream_copy import stream_days
 from ecommerce_platform.resources.lake import Lake
 
@@ -39,14 +40,16 @@ def month_inputs(lake: Lake) -> dict[str, MonthInputs]:
     out: dict[str, MonthInputs] = {}
 
     def add(months: dict, copy: list[str], identity: str) -> None:
-        """A canonical copy (its keys, its identity) that holds ``months``: month -> lines."""
+        """A canonical copy (its keys, its identity) that holds ``months``: month -> lines. A month gets
+        the copy's files that hold its lines (one per month since copies are split by month)."""
         for month, rows in months.items():
             m = out.setdefault(month, MonthInputs(month))
-            m.copies += copy
+            files = copy_files_of_month(copy, month)
+            m.copies += files
             m.rows += int(rows)
             part = f"{identity}:{rows}"
             m.parts.append(part)
-            m.part_copies[part] = list(copy)
+            m.part_copies[part] = files
             m.part_rows[part] = int(rows)
 
     for batch in landed_batches(lake):

@@ -18,7 +18,8 @@ streaming reader that accounts for every record:
 - Parquet: the mapped columns with their own types, re-chunked in row groups of ``ROW_GROUP_ROWS`` so
   that an engine reads a batch on every core.
 
-Layout: ``raw/normalized/<sha12>/part-00000.parquet``; columns ``source_row`` (1-based number of the
+Layout: ``raw/normalized/batch/<sha12>/part-<month>-00000.parquet``, a file per invoice month (see
+``source.finalize_copy``); columns ``source_row`` (1-based number of the
 record among the file's data records), ``source_line`` (CSV: the physical line where the record
 starts; xlsx: the sheet row), the eight canonical source columns, ``malformed`` (reason, or null) and
 ``malformed_detail`` (what was wrong and the record's text, cut short). Blank lines are not records;

@@ -3,7 +3,8 @@
 Layout (keys relative to the lake root):
   raw/batch/ingest_date=YYYY-MM-DD/<sha12>/<file name>   the source, as it was
   raw/batch/_manifests/<sha256>.json                       what the platform learned about it
-  raw/normalized/<sha12>/part-NNNNN.parquet                its canonical copy (ingestion/normalize.py):
+  raw/normalized/batch/<sha12>/part-<YYYY-MM>-NNNNN.parquet   its canonical copy (ingestion/normalize.py),
+                                                           one file per invoice month ('undated' too):
                                                            what the engines read, its records counted
 Landing the same content again (whatever its name) is a no-op: the manifest of its hash exists.
 """
@@ -33,7 +34,7 @@ from ecommerce_platform.resources.lake import Lake
 log = logging.getLogger(__name__)
 
 MANIFEST_PREFIX = f"{RAW_BATCH_PREFIX}/_manifests"
-NORMALIZED_PREFIX = f"{RAW_NORMALIZED_PREFIX}/batch"  # raw/normalized/batch/<sha12>/part-NNNNN.parquet
+NORMALIZED_PREFIX = f"{RAW_NORMALIZED_PREFIX}/batch"  # raw/normalized/batch/<sha12>/part-<month>-NNNNN.parquet
 SOURCE_SUFFIXES = (".parquet", ".csv", ".xlsx", ".txt", ".tsv")
 
 
@@ -197,8 +198,8 @@ def land_source(
             lake.upload_file(source.path, key)
             written.append(key)
             copy_keys = []
-            for i, local in enumerate(stats.files):
-                copy_key = f"{normalized_prefix(sha)}/part-{i:05d}.parquet"
+            for local in stats.files:
+                copy_key = f"{normalized_prefix(sha)}/{Path(local).name}"
                 lake.upload_file(local, copy_key)
                 written.append(copy_key)
                 copy_keys.append(copy_key)

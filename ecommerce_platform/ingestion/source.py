@@ -208,18 +208,19 @@ def date_order_of(files: list[str]) -> str:
 
 
 def finalize_copy(stage_files: list[str], out_dir: str | Path, date_order: str, latest_valid_ts, settings,  # noqa: ANN001
-                  source_file: str | None = None, route: str = "batch",
-                  name: str = "part-00000.parquet") -> tuple[list[str], dict[str, int]]:
+                  source_file: str | None = None, route: str = "batch") -> tuple[list[str], dict[str, int]]:
     """Write the canonical copy (``ingestion/sql/canonical_copy.sql``) of the reader's stage files into
-    ``out_dir``; returns (files, lines per invoice month). ``source_file`` None: the stage files carry a
-    ``source_file`` column (a stream day's objects)."""
+    ``out_dir``, one file (or more) per invoice month named by ``copy_file_name``; returns (files, lines
+    per invoice month). A transform of some months then reads only their files, whatever the engine
+    does with filters. ``source_file`` None: the stage files carry a ``source_file`` column (a stream
+    day's objects)."""
     import duckdb
 
     from ecommerce_platform.resources.sql_dialect import Sql, read_sql, render
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / name
+    by_month = out / "by_month"
     source = f"read_parquet({sql_list(stage_files)})"
     with duckdb.connect() as con:
         con.execute("SET preserve_insertion_order=true")
@@ -228,12 +229,36 @@ def finalize_copy(stage_files: list[str], out_dir: str | Path, date_order: str, 
                      latest_valid_ts=latest_valid_ts, route=route,
                      source_file=Sql("source_file") if source_file is None else source_file,
                      **_reading_expressions(con, source))
-        con.execute(f"COPY ({sql}) TO {_sql_str(str(target))} "
-                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)")
+        con.execute(f"COPY ({sql}) TO {_sql_str(str(by_month))} "
+                    "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000, PARTITION_BY (partition_month), "
+                    "WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part_{i}')")
+        files = []
+        for folder in sorted(by_month.iterdir()):
+            month = folder.name.split("=", 1)[1]
+            for i, written in enumerate(sorted(folder.glob("*.parquet"), key=lambda f: int(f.stem.split("_")[-1]))):
+                files.append(str(written.rename(out / copy_file_name(month, i))))
         months = dict(con.execute(
-            f"SELECT partition_month, count(*) FROM read_parquet({_sql_str(str(target))}) "
-            "GROUP BY 1 ORDER BY 1").fetchall())
-    return [str(target)], {str(k): int(v) for k, v in months.items()}
+            f"SELECT partition_month, count(*) FROM read_parquet({sql_list(files)}) GROUP BY 1 ORDER BY 1").fetchall()
+        ) if files else {}
+    return files, {str(k): int(v) for k, v in months.items()}
+
+
+def copy_file_name(month: str, i: int = 0) -> str:
+    """The name of a canonical copy's file of one invoice month ('YYYY-MM' or 'undated')."""
+    return f"part-{month}-{i:05d}.parquet"
+
+
+_COPY_FILE = re.compile(r"part-(\d{4}-\d{2}|undated)-\d{5}\.parquet$")
+
+
+def copy_files_of_month(keys: list[str], month: str) -> list[str]:
+    """The files of a canonical copy (``keys``) that hold lines of ``month``: the ones named for it, or
+    all of them for a copy whose files are not all split by month (written before they were, or by a
+    route that does not split): reading more files is slower, never wrong."""
+    named = [(k, _COPY_FILE.search(k)) for k in keys]
+    if not all(m for _, m in named):
+        return list(keys)
+    return [k for k, m in named if m.group(1) == month]
 
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",

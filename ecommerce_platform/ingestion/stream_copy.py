@@ -2,7 +2,8 @@
 platform's landing locally, by Firehose in aws) read, counted and written in the same shape as a batch's
 copy, with its invoice time read and its invoice month.
 
-  raw/normalized/stream/<YYYY-MM-DD>/part-00000.parquet   the copy (rebuilt whole when the day changes)
+  raw/normalized/stream/<YYYY-MM-DD>/part-<month>-00000.parquet   the copy, a file per invoice month
+                                                                  (rebuilt whole when the day changes)
   raw/normalized/stream/_manifests/<YYYY-MM-DD>.json       objects read, records counted, lines per month
 
 A stream record is one JSON object per line (the landing and the Firehose processor let only such records
@@ -119,13 +120,13 @@ def build_day_copy(lake: Lake, day: dt.date, settings: Settings) -> StreamDay:
                                       settings.latest_valid_ts(end_of_day), settings, source_file=None,
                                       route="stream")
         staging = lake.staging_prefix(final_prefix)
-        for i, path in enumerate(files):
-            lake.upload_file(path, f"{staging}/part-{i:05d}.parquet")
+        for path in files:
+            lake.upload_file(path, f"{staging}/{Path(path).name}")
         lake.publish_prefix(staging, final_prefix)
     if sum(months.values()) != out.records:
         raise RuntimeError(f"stream day {day}: {out.records} records read but the copy holds {sum(months.values())}")
     out.months = months
-    out.copy = [f"{final_prefix}/part-{i:05d}.parquet" for i in range(len(files))]
+    out.copy = [f"{final_prefix}/{Path(path).name}" for path in files]
     out.built_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lake.put_text(manifest_key, out.to_json())
     return out

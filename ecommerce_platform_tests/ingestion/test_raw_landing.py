@@ -61,10 +61,15 @@ def test_every_batch_gets_a_canonical_parquet_copy_the_engines_read(tmp_path):
     lake = LocalLake(path=str(tmp_path / "lake"))
     landed = land_source(lake, ResolvedSource(src, "env", "t"), ingest_date=dt.date(2023, 2, 28))
     sha = file_sha256(src)
-    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-00000.parquet"]
+    months = sorted({r[4].strftime("%Y-%m") for r in ROWS})
+    # one file per invoice month, so that cleaning some months reads only their lines
+    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-{m}-00000.parquet" for m in months]
     import pyarrow.parquet as pq
 
-    copy = pq.read_table(tmp_path / "lake" / landed.normalized[0]).to_pylist()
+    per_file = {k: pq.read_table(tmp_path / "lake" / k).to_pylist() for k in landed.normalized}
+    for key, rows in per_file.items():
+        assert {r["partition_month"] for r in rows} == {key.rsplit("/part-", 1)[1][:7]}
+    copy = sorted((r for rows in per_file.values() for r in rows), key=lambda r: r["source_row"])
     assert [r["source_row"] for r in copy] == list(range(1, len(ROWS) + 1))
     assert [r["source_line"] for r in copy] == list(range(2, len(ROWS) + 2))  # the header is line 1
     assert [r["invoice_no"] for r in copy] == [r[0] for r in ROWS]
@@ -84,6 +89,7 @@ def test_xlsx_lands_as_is_plus_a_text_parquet_conversion(tmp_path):
     sha = file_sha256(src)
     assert landed.key == f"raw/batch/ingest_date=2023-05-01/{sha[:12]}/Online Retail.xlsx"
     assert (tmp_path / "lake" / landed.key).read_bytes() == src.read_bytes()
-    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-00000.parquet"]
-    assert landed.rows == len(ROWS) and lake.exists(landed.normalized[0])
+    assert landed.normalized == [f"raw/normalized/batch/{sha[:12]}/part-{m}-00000.parquet"
+                                 for m in sorted({r[4].strftime("%Y-%m") for r in ROWS})]
+    assert landed.rows == len(ROWS) and all(lake.exists(k) for k in landed.normalized)
     assert land_source(lake, ResolvedSource(src, "env", "t")).noop is True
