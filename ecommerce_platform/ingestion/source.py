@@ -251,14 +251,20 @@ def copy_file_name(month: str, i: int = 0) -> str:
 _COPY_FILE = re.compile(r"part-(\d{4}-\d{2}|undated)-\d{5}\.parquet$")
 
 
+def copy_file_month(key: str) -> str | None:
+    """The invoice month a canonical copy's file holds, None for a file not split by month."""
+    m = _COPY_FILE.search(key)
+    return m.group(1) if m else None
+
+
 def copy_files_of_month(keys: list[str], month: str) -> list[str]:
     """The files of a canonical copy (``keys``) that hold lines of ``month``: the ones named for it, or
     all of them for a copy whose files are not all split by month (written before they were, or by a
     route that does not split): reading more files is slower, never wrong."""
-    named = [(k, _COPY_FILE.search(k)) for k in keys]
-    if not all(m for _, m in named):
+    months = [copy_file_month(k) for k in keys]
+    if None in months:
         return list(keys)
-    return [k for k, m in named if m.group(1) == month]
+    return [k for k, m in zip(keys, months) if m == month]
 
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",

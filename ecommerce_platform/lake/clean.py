@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from ecommerce_platform.config import Settings, load_settings
 from ecommerce_platform.faults import crash_point
 from ecommerce_platform.ingestion.months import MonthInputs, month_inputs
-from ecommerce_platform.ingestion.source import COPY_TYPES
+from ecommerce_platform.ingestion.source import COPY_TYPES, copy_file_month
 from ecommerce_platform.lake import rules
 from ecommerce_platform.partitions import UNDATED, month_bounds
 from ecommerce_platform.resources.sql_dialect import Sql, literal, read_sql, render
@@ -151,6 +151,8 @@ def copies_relation(warehouse: Warehouse, inputs: list[MonthInputs]) -> str:
     months = tuple(sorted(m.month for m in inputs))
     relation = warehouse.external_relation(COPIES_TABLE, keys, COPY_TYPES, fmt="parquet",
                                            location=RAW_NORMALIZED_PREFIX)
+    if all(copy_file_month(k) in months for k in keys):  # files of these months only: nothing to filter
+        return f"SELECT * FROM {relation} AS copies"
     return f"SELECT * FROM {relation} AS copies WHERE partition_month IN {literal(months)}"
 
 

@@ -229,3 +229,12 @@ def test_a_month_reads_only_its_own_file_of_a_batch_and_older_unsplit_copies_sti
     assert all(inp.copies == [single] for inp in month_inputs(old_lake).values())
     run_clean(old_warehouse, incremental=False)
     assert _digest(old_lake.root) == _digest(lake.root)
+
+    # an old unsplit copy beside a new split one: the months they share are read from both, filtered
+    b = _batch_b(tmp_path / "b.csv")
+    _land(old_lake, b, 2)
+    nov = month_inputs(old_lake)["2011-11"]
+    assert single in nov.copies and len(nov.copies) == 2
+    assert "partition_month IN" in clean_mod.copies_relation(old_warehouse, [nov])
+    run_clean(old_warehouse, incremental=False)
+    assert _digest(old_lake.root) == _reference(tmp_path, a, b)[0]
